@@ -11,6 +11,7 @@
 //! | layer | what it does |
 //! |---|---|
 //! | [`proto`] | one peer: greeting, framing, commands, security mechanism, heartbeats ([`proto::Connection`]) |
+//! | [`pattern`] | one socket: REQ/REP lockstep, ROUTER addressing, PUB/SUB filtering, PUSH/PULL, PAIR, HWMs ([`pattern::Socket`]) |
 //! | [`Msg`] | a multipart message whose frames are cheap-to-clone [`bytes::Bytes`] |
 //!
 //! # A connection in memory
@@ -46,6 +47,7 @@
 #![warn(missing_docs)]
 
 mod message;
+pub mod pattern;
 pub mod proto;
 
 pub use message::Msg;

@@ -263,6 +263,11 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// Whether events are waiting for [`poll_event`](Self::poll_event).
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next chunk of octets to write to the peer. Small frames come batched into one
     /// chunk; large bodies come as chunks of their own, without a copy.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {

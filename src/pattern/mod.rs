@@ -1,0 +1,398 @@
+//! The `pattern` layer: what each socket type does with messages, over any number of peers,
+//! still without IO (RFC 28 REQREP, 29 PUBSUB, 30 PIPELINE, 31 EXPAIR; libzmq where they are
+//! silent).
+//!
+//! A [`Pattern`] knows peers only by [`PeerId`]. It is told when a peer's queue is created
+//! ([`Pattern::attach`]), when a connection to it completes its handshake
+//! ([`Pattern::connected`]) or drops ([`Pattern::disconnected`]), and when the queue goes
+//! away ([`Pattern::detach`]); it receives what peers send ([`Pattern::on_input`]) and what
+//! the application sends ([`Pattern::send`]); and it hands out, per peer, what must go on
+//! the wire ([`Pattern::pop_output`]) and, for the application, what has arrived
+//! ([`Pattern::recv`]). [`Socket`] composes a pattern with one
+//! [`Connection`](crate::proto::Connection) per peer into a whole sans-IO socket.
+//!
+//! Queues are bounded by high-water marks in messages. Where a pattern may not drop
+//! (PUSH, DEALER, REQ, PAIR) a full queue makes [`Pattern::send`] return
+//! [`SendError::WouldBlock`] with the message; PUB, XPUB and ROUTER drop for a full peer
+//! without affecting the others. Incoming queues push back instead of dropping:
+//! [`Pattern::on_input`] returns the input when a peer's queue is full, and the socket stops
+//! reading from that peer until the application catches up.
+
+mod pair;
+mod pipeline;
+mod pipes;
+mod publish;
+mod reply;
+mod request;
+mod router;
+mod socket;
+mod subscribe;
+pub mod trie;
+
+use std::fmt;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::Msg;
+use crate::proto::{PeerInfo, SocketType};
+use pipes::Pipes;
+
+pub use socket::{Socket, SocketEvent, SocketOptions};
+
+/// Identifies one peer (one double queue) of a socket. Never reused within a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "peer#{}", self.0)
+    }
+}
+
+/// What a peer sent, as the pattern sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerInput {
+    /// A complete message.
+    Message(Msg),
+    /// A subscription to a prefix.
+    Subscribe(Bytes),
+    /// A cancelled subscription.
+    Cancel(Bytes),
+}
+
+/// What must be sent to a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerOutput {
+    /// A message.
+    Message(Msg),
+    /// Subscribe to a prefix.
+    Subscribe(Bytes),
+    /// Cancel a subscription.
+    Cancel(Bytes),
+}
+
+/// Queue sizes of one peer, for tests and monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueStats {
+    /// Messages waiting to be sent (bounded by the send HWM).
+    pub outbound_msgs: usize,
+    /// Messages and subscription commands waiting to be sent.
+    pub outbound_total: usize,
+    /// Messages waiting for the application (bounded by the receive HWM).
+    pub inbound_msgs: usize,
+}
+
+/// Default high-water mark, in messages, as in libzmq.
+pub const DEFAULT_HWM: usize = 1000;
+
+/// Default bound on the subscription prefixes one peer may hold, in octets (each distinct
+/// prefix counted once). Keeps a hostile subscriber from growing a publisher's trie forever.
+pub const DEFAULT_MAX_SUBSCRIPTION_BYTES: usize = 1024 * 1024;
+
+/// Behaviour switches of the patterns (libzmq socket options of the same meaning).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PatternOptions {
+    /// Outgoing queue limit per peer in messages (ZMQ_SNDHWM); 0 means unlimited.
+    pub send_hwm: usize,
+    /// Incoming queue limit per peer in messages (ZMQ_RCVHWM); 0 means unlimited.
+    pub recv_hwm: usize,
+    /// REQ: allow a new request before the reply to the previous one (ZMQ_REQ_RELAXED).
+    pub req_relaxed: bool,
+    /// REQ: tag requests with an id and accept only the matching reply (ZMQ_REQ_CORRELATE).
+    pub req_correlate: bool,
+    /// ROUTER: report unroutable messages and full peers instead of dropping
+    /// (ZMQ_ROUTER_MANDATORY).
+    pub router_mandatory: bool,
+    /// ROUTER: a new peer with an identity already in use takes it over
+    /// (ZMQ_ROUTER_HANDOVER); otherwise the newcomer is refused.
+    pub router_handover: bool,
+    /// XPUB: deliver every subscription, not only new prefixes (ZMQ_XPUB_VERBOSE).
+    pub xpub_verbose: bool,
+    /// XPUB: also deliver every cancel, not only vanishing prefixes (ZMQ_XPUB_VERBOSER).
+    pub xpub_verboser: bool,
+    /// PUB/XPUB: most subscription octets one peer may hold; 0 means unlimited.
+    pub max_subscription_bytes: usize,
+}
+
+impl Default for PatternOptions {
+    fn default() -> Self {
+        Self {
+            send_hwm: DEFAULT_HWM,
+            recv_hwm: DEFAULT_HWM,
+            req_relaxed: false,
+            req_correlate: false,
+            router_mandatory: false,
+            router_handover: false,
+            xpub_verbose: false,
+            xpub_verboser: false,
+            max_subscription_bytes: DEFAULT_MAX_SUBSCRIPTION_BYTES,
+        }
+    }
+}
+
+/// Why a peer was not accepted; its connection should be closed with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AttachError {
+    /// PAIR talks to exactly one peer.
+    #[error("PAIR socket already has a peer")]
+    PairTaken,
+    /// ROUTER: another connected peer already uses this identity.
+    #[error("ROUTER: identity \"{0}\" is already in use by another peer")]
+    DuplicateIdentity(String),
+}
+
+/// Why a peer's input was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InputError {
+    /// The peer's incoming queue is full; offer the input again after a wake.
+    #[error("incoming queue full")]
+    Full(PeerInput),
+    /// The peer broke a limit; close its connection.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Why [`Pattern::send`] did not take a message.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SendError {
+    /// No peer can take the message now (none attached, or all at their high-water mark);
+    /// the message is handed back to retry after a wake.
+    #[error("would block: no peer can take the message now")]
+    WouldBlock(Msg),
+    /// This socket type does not send.
+    #[error("{0} sockets cannot send")]
+    NotSupported(SocketType),
+    /// REQ: a request is outstanding.
+    #[error("REQ: a request is outstanding; receive its reply first (or enable req_relaxed)")]
+    RequestPending,
+    /// REP: there is no request to reply to.
+    #[error("REP: no request to reply to; receive one first")]
+    NoRequest,
+    /// ROUTER with `router_mandatory`: no peer has this routing id.
+    #[error("ROUTER: no peer with routing id \"{0}\"")]
+    Unroutable(String),
+    /// Messages need at least one frame.
+    #[error("cannot send a message with no frames")]
+    EmptyMessage,
+    /// ROUTER messages start with a routing-id frame followed by at least one more.
+    #[error("ROUTER: a message needs a routing-id frame followed by at least one frame")]
+    MissingRoutingId,
+}
+
+/// Why [`Pattern::recv`] cannot deliver.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RecvError {
+    /// This socket type does not receive.
+    #[error("{0} sockets cannot receive")]
+    NotSupported(SocketType),
+    /// REQ: no request is outstanding, so no reply can come.
+    #[error("REQ: nothing to receive; send a request first")]
+    NoRequest,
+    /// REP: the current request has not been answered yet.
+    #[error("REP: reply to the current request before receiving the next")]
+    ReplyPending,
+}
+
+/// The per-type part of a pattern; [`Pipes`] is the part they share.
+trait Behavior: fmt::Debug + Send {
+    fn attach(&mut self, pipes: &mut Pipes, peer: PeerId) -> Result<(), AttachError> {
+        pipes.attach(peer);
+        Ok(())
+    }
+
+    fn connected(
+        &mut self,
+        pipes: &mut Pipes,
+        peer: PeerId,
+        _info: &PeerInfo,
+    ) -> Result<(), AttachError> {
+        pipes.set_connected(peer, true);
+        Ok(())
+    }
+
+    fn disconnected(&mut self, pipes: &mut Pipes, peer: PeerId) {
+        pipes.set_connected(peer, false);
+    }
+
+    fn detach(&mut self, pipes: &mut Pipes, peer: PeerId) {
+        pipes.detach(peer);
+    }
+
+    /// A message from a peer; by default queued for the application.
+    fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
+        pipes
+            .push_input(peer, msg)
+            .map_err(|msg| InputError::Full(PeerInput::Message(msg)))
+    }
+
+    /// A subscription change from a peer; only publishers care.
+    fn on_subscription(
+        &mut self,
+        _pipes: &mut Pipes,
+        _peer: PeerId,
+        _prefix: Bytes,
+        _subscribe: bool,
+    ) -> Result<(), InputError> {
+        Ok(())
+    }
+
+    fn send(&mut self, pipes: &mut Pipes, msg: Msg) -> Result<(), SendError>;
+
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Msg>, RecvError> {
+        Ok(pipes.pop_input().map(|(_, msg)| msg))
+    }
+
+    fn subscription(
+        &mut self,
+        _pipes: &mut Pipes,
+        _prefix: &[u8],
+        _subscribe: bool,
+    ) -> Result<(), SendError>;
+}
+
+/// One socket type's semantics over its peers, with no IO. Build with [`Pattern::new`].
+#[derive(Debug)]
+pub struct Pattern {
+    socket_type: SocketType,
+    pipes: Pipes,
+    behavior: Box<dyn Behavior>,
+}
+
+impl Pattern {
+    /// The pattern of `socket_type` with the given options.
+    pub fn new(socket_type: SocketType, options: &PatternOptions) -> Self {
+        let behavior: Box<dyn Behavior> = match socket_type {
+            SocketType::Req => Box::new(request::Req::new(options)),
+            SocketType::Rep => Box::new(reply::Rep::default()),
+            SocketType::Dealer => Box::new(pipeline::RoundRobin::new(SocketType::Dealer, true)),
+            SocketType::Push => Box::new(pipeline::RoundRobin::new(SocketType::Push, false)),
+            SocketType::Pull => Box::new(pipeline::Pull),
+            SocketType::Router => Box::new(router::Router::new(options)),
+            SocketType::Pub | SocketType::XPub => {
+                Box::new(publish::Publish::new(socket_type, options))
+            }
+            SocketType::Sub | SocketType::XSub => Box::new(subscribe::Subscribe::new(socket_type)),
+            SocketType::Pair => Box::new(pair::Pair::default()),
+        };
+        Self {
+            socket_type,
+            pipes: Pipes::new(options.send_hwm, options.recv_hwm),
+            behavior,
+        }
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.socket_type
+    }
+
+    /// A queue for `peer` is created (on connect, or when an accepted peer is ready).
+    pub fn attach(&mut self, peer: PeerId) -> Result<(), AttachError> {
+        self.behavior.attach(&mut self.pipes, peer)
+    }
+
+    /// A connection to an attached peer completed its handshake.
+    pub fn connected(&mut self, peer: PeerId, info: &PeerInfo) -> Result<(), AttachError> {
+        if !self.pipes.contains(peer) {
+            self.attach(peer)?;
+        }
+        self.behavior.connected(&mut self.pipes, peer, info)
+    }
+
+    /// The connection to `peer` dropped; its queue stays (a reconnect may follow).
+    pub fn disconnected(&mut self, peer: PeerId) {
+        if self.pipes.is_connected(peer) {
+            self.behavior.disconnected(&mut self.pipes, peer);
+        }
+    }
+
+    /// The peer's queue goes away, with whatever it holds.
+    pub fn detach(&mut self, peer: PeerId) {
+        if self.pipes.contains(peer) {
+            self.disconnected(peer);
+            self.behavior.detach(&mut self.pipes, peer);
+        }
+    }
+
+    /// Something a connected peer sent. [`InputError::Full`] hands it back: stop reading
+    /// from this peer and offer it again once [`Pattern::poll_wake`] names the peer.
+    pub fn on_input(&mut self, peer: PeerId, input: PeerInput) -> Result<(), InputError> {
+        match input {
+            PeerInput::Message(msg) => self.behavior.on_message(&mut self.pipes, peer, msg),
+            PeerInput::Subscribe(prefix) => {
+                self.behavior
+                    .on_subscription(&mut self.pipes, peer, prefix, true)
+            }
+            PeerInput::Cancel(prefix) => {
+                self.behavior
+                    .on_subscription(&mut self.pipes, peer, prefix, false)
+            }
+        }
+    }
+
+    /// The next thing to send to `peer`.
+    pub fn pop_output(&mut self, peer: PeerId) -> Option<PeerOutput> {
+        self.pipes.pop_output(peer)
+    }
+
+    /// The application sends a message.
+    pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
+        if msg.is_empty() {
+            return Err(SendError::EmptyMessage);
+        }
+        self.behavior.send(&mut self.pipes, msg)
+    }
+
+    /// The application takes the next message; `Ok(None)` if none has arrived yet.
+    pub fn recv(&mut self) -> Result<Option<Msg>, RecvError> {
+        self.behavior.recv(&mut self.pipes)
+    }
+
+    /// SUB/XSUB: subscribe to a prefix (sent to every current and future peer).
+    pub fn subscribe(&mut self, prefix: &[u8]) -> Result<(), SendError> {
+        self.behavior.subscription(&mut self.pipes, prefix, true)
+    }
+
+    /// SUB/XSUB: drop one subscription to a prefix.
+    pub fn unsubscribe(&mut self, prefix: &[u8]) -> Result<(), SendError> {
+        self.behavior.subscription(&mut self.pipes, prefix, false)
+    }
+
+    /// A peer whose queues changed: it has new output, or room for input it was refused.
+    pub fn poll_wake(&mut self) -> Option<PeerId> {
+        self.pipes.poll_wake()
+    }
+
+    /// Queue sizes of `peer`.
+    pub fn stats(&self, peer: PeerId) -> Option<QueueStats> {
+        self.pipes.stats(peer)
+    }
+
+    /// Number of attached peers.
+    pub fn peer_count(&self) -> usize {
+        self.pipes.len()
+    }
+
+    /// Whether `peer` has a queue.
+    pub fn has_peer(&self, peer: PeerId) -> bool {
+        self.pipes.contains(peer)
+    }
+
+    /// Attached peers, in no particular order.
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.pipes.ids()
+    }
+}
+
+fn not_supported(socket_type: SocketType) -> SendError {
+    SendError::NotSupported(socket_type)
+}
+
+fn escape(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}
+
+#[cfg(test)]
+mod tests;

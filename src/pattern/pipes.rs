@@ -1,0 +1,276 @@
+//! Per-peer double queues with high-water marks, round-robin and fair-queue selection: the
+//! machinery every pattern shares (libzmq's `pipe_t`, `lb_t` and `fq_t` in one place).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+
+use super::{PeerId, PeerOutput, QueueStats};
+use crate::Msg;
+
+/// One peer's queues.
+#[derive(Debug, Default)]
+struct Pipe {
+    /// Outgoing traffic not yet taken by the connection.
+    out: VecDeque<PeerOutput>,
+    /// How many entries of `out` are messages (only messages count against the HWM).
+    out_msgs: usize,
+    /// Complete messages from the peer, waiting for the application.
+    inbox: VecDeque<Msg>,
+    /// Has a live, handshaken connection.
+    connected: bool,
+    /// We refused input from this peer because its inbox was full.
+    input_blocked: bool,
+    /// The socket has not yet been told that this peer changed.
+    wake_pending: bool,
+    /// Listed in the round-robin rotation (entries there are cleaned up lazily).
+    in_rotation: bool,
+}
+
+/// The peers of one socket and their queues. Ordered maps keep every run of a machine
+/// deterministic, which fuzzers and property tests rely on.
+///
+/// The three orderings below may hold stale entries (peers that left, or filled up since);
+/// they are skipped when reached, which keeps attach, detach and fan-out O(1) per peer.
+#[derive(Debug)]
+pub(crate) struct Pipes {
+    pipes: BTreeMap<PeerId, Pipe>,
+    /// Peers whose outgoing queue had room, in round-robin order.
+    rotation: VecDeque<PeerId>,
+    /// Peers with messages in their inbox, in fair-queue order.
+    with_input: VecDeque<PeerId>,
+    /// Peers whose queues changed in a way the socket must act on.
+    wakes: VecDeque<PeerId>,
+    send_hwm: usize,
+    recv_hwm: usize,
+}
+
+impl Pipes {
+    /// `0` as a mark means unlimited, as in libzmq.
+    pub(crate) fn new(send_hwm: usize, recv_hwm: usize) -> Self {
+        let unlimited = |hwm: usize| if hwm == 0 { usize::MAX } else { hwm };
+        Self {
+            pipes: BTreeMap::new(),
+            rotation: VecDeque::new(),
+            with_input: VecDeque::new(),
+            wakes: VecDeque::new(),
+            send_hwm: unlimited(send_hwm),
+            recv_hwm: unlimited(recv_hwm),
+        }
+    }
+
+    pub(crate) fn contains(&self, peer: PeerId) -> bool {
+        self.pipes.contains_key(&peer)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.pipes.len()
+    }
+
+    pub(crate) fn ids(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.pipes.keys().copied()
+    }
+
+    /// Peers with a live connection.
+    pub(crate) fn connected_ids(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.pipes
+            .iter()
+            .filter(|(_, p)| p.connected)
+            .map(|(&id, _)| id)
+    }
+
+    pub(crate) fn attach(&mut self, peer: PeerId) {
+        let pipe = Pipe {
+            in_rotation: true,
+            ..Pipe::default()
+        };
+        if self.pipes.insert(peer, pipe).is_none() {
+            self.rotation.push_back(peer);
+        }
+    }
+
+    /// Removes the peer and discards both of its queues.
+    pub(crate) fn detach(&mut self, peer: PeerId) {
+        self.pipes.remove(&peer);
+    }
+
+    pub(crate) fn set_connected(&mut self, peer: PeerId, connected: bool) {
+        if let Some(pipe) = self.pipes.get_mut(&peer) {
+            pipe.connected = connected;
+        }
+    }
+
+    pub(crate) fn is_connected(&self, peer: PeerId) -> bool {
+        self.pipes.get(&peer).is_some_and(|p| p.connected)
+    }
+
+    /// The next peer in round-robin order whose outgoing queue has room.
+    pub(crate) fn next_with_room(&mut self) -> Option<PeerId> {
+        while let Some(&peer) = self.rotation.front() {
+            match self.pipes.get_mut(&peer) {
+                Some(pipe) if pipe.out_msgs < self.send_hwm => return Some(peer),
+                Some(pipe) => pipe.in_rotation = false,
+                None => {}
+            }
+            self.rotation.pop_front();
+        }
+        None
+    }
+
+    /// Queues a message for the next peer in round-robin order that has room, and moves
+    /// that peer to the back of the rotation; gives the message back if no peer has room.
+    pub(crate) fn push_round_robin(&mut self, msg: Msg) -> Result<PeerId, Msg> {
+        let Some(peer) = self.next_with_room() else {
+            return Err(msg);
+        };
+        self.rotation.pop_front();
+        self.rotation.push_back(peer);
+        self.push_msg(peer, msg)?;
+        Ok(peer)
+    }
+
+    /// Queues a message for `peer` if its queue has room; gives it back otherwise.
+    pub(crate) fn push_msg(&mut self, peer: PeerId, msg: Msg) -> Result<(), Msg> {
+        let Some(pipe) = self.pipes.get_mut(&peer) else {
+            return Err(msg);
+        };
+        if pipe.out_msgs >= self.send_hwm {
+            return Err(msg);
+        }
+        pipe.out_msgs += 1;
+        pipe.out.push_back(PeerOutput::Message(msg));
+        if pipe.out.len() == 1 {
+            self.wake(peer);
+        }
+        Ok(())
+    }
+
+    /// Queues a subscription command for `peer`; control traffic ignores the HWM.
+    pub(crate) fn push_control(&mut self, peer: PeerId, output: PeerOutput) {
+        if let Some(pipe) = self.pipes.get_mut(&peer) {
+            pipe.out.push_back(output);
+            if pipe.out.len() == 1 {
+                self.wake(peer);
+            }
+        }
+    }
+
+    /// Takes the next outgoing item for `peer`.
+    pub(crate) fn pop_output(&mut self, peer: PeerId) -> Option<PeerOutput> {
+        let pipe = self.pipes.get_mut(&peer)?;
+        let output = pipe.out.pop_front()?;
+        if matches!(output, PeerOutput::Message(_)) {
+            pipe.out_msgs -= 1;
+        }
+        self.return_to_rotation(peer);
+        Some(output)
+    }
+
+    /// Drops everything queued for `peer` (its subscriptions changed meaning, or it left).
+    pub(crate) fn clear_output(&mut self, peer: PeerId) {
+        if let Some(pipe) = self.pipes.get_mut(&peer) {
+            pipe.out.clear();
+            pipe.out_msgs = 0;
+        }
+        self.return_to_rotation(peer);
+    }
+
+    fn return_to_rotation(&mut self, peer: PeerId) {
+        if let Some(pipe) = self.pipes.get_mut(&peer)
+            && !pipe.in_rotation
+            && pipe.out_msgs < self.send_hwm
+        {
+            pipe.in_rotation = true;
+            self.rotation.push_back(peer);
+        }
+    }
+
+    /// Stores a message from `peer` for the application; gives it back if the inbox is at
+    /// its mark, and remembers to wake the peer once there is room again.
+    pub(crate) fn push_input(&mut self, peer: PeerId, msg: Msg) -> Result<(), Msg> {
+        let Some(pipe) = self.pipes.get_mut(&peer) else {
+            return Ok(()); // a peer that is gone: its traffic is discarded
+        };
+        if pipe.inbox.len() >= self.recv_hwm {
+            pipe.input_blocked = true;
+            return Err(msg);
+        }
+        pipe.inbox.push_back(msg);
+        if pipe.inbox.len() == 1 {
+            self.with_input.push_back(peer);
+        }
+        Ok(())
+    }
+
+    /// The next message in fair-queue order: one message per peer in turn.
+    pub(crate) fn pop_input(&mut self) -> Option<(PeerId, Msg)> {
+        let (peer, pipe, msg) = loop {
+            let peer = self.with_input.pop_front()?;
+            if let Some(pipe) = self.pipes.get_mut(&peer)
+                && let Some(msg) = pipe.inbox.pop_front()
+            {
+                break (peer, pipe, msg);
+            }
+        };
+        if !pipe.inbox.is_empty() {
+            self.with_input.push_back(peer);
+        }
+        if pipe.input_blocked {
+            pipe.input_blocked = false;
+            self.wake(peer);
+        }
+        Some((peer, msg))
+    }
+
+    /// Peers whose queues changed since last asked (new output, or room for input).
+    pub(crate) fn poll_wake(&mut self) -> Option<PeerId> {
+        loop {
+            let peer = self.wakes.pop_front()?;
+            if let Some(pipe) = self.pipes.get_mut(&peer) {
+                pipe.wake_pending = false;
+                return Some(peer);
+            }
+        }
+    }
+
+    fn wake(&mut self, peer: PeerId) {
+        if let Some(pipe) = self.pipes.get_mut(&peer)
+            && !pipe.wake_pending
+        {
+            pipe.wake_pending = true;
+            self.wakes.push_back(peer);
+        }
+    }
+
+    pub(crate) fn stats(&self, peer: PeerId) -> Option<QueueStats> {
+        self.pipes.get(&peer).map(|p| QueueStats {
+            outbound_msgs: p.out_msgs,
+            outbound_total: p.out.len(),
+            inbound_msgs: p.inbox.len(),
+        })
+    }
+
+    /// Broadcast helper: queues a copy for every peer with room, skipping full ones.
+    pub(crate) fn push_msg_to_all(&mut self, peers: &[PeerId], msg: &Msg) {
+        for &peer in peers {
+            let _ = self.push_msg(peer, msg.clone());
+        }
+    }
+
+    /// Queues a subscription command for every connected peer.
+    pub(crate) fn push_control_to_connected(&mut self, make: impl Fn() -> PeerOutput) {
+        let peers: Vec<PeerId> = self.connected_ids().collect();
+        for peer in peers {
+            self.push_control(peer, make());
+        }
+    }
+}
+
+/// Turns a `0x01`/`0x00`-prefixed message into a subscription command (XSUB's send and
+/// XPUB's deliveries use this form).
+pub(crate) fn subscription_message(subscribe: bool, prefix: &[u8]) -> Msg {
+    let mut body = Vec::with_capacity(prefix.len() + 1);
+    body.push(u8::from(subscribe));
+    body.extend_from_slice(prefix);
+    Msg::from(Bytes::from(body))
+}

@@ -1,0 +1,171 @@
+//! PUB and XPUB (RFC 29): fan-out to every peer whose subscriptions match the first frame,
+//! dropping for peers at their high-water mark. XPUB also hands subscriptions and upstream
+//! messages to the application.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
+
+use super::pipes::{Pipes, subscription_message};
+use super::trie::SubscriptionTrie;
+use super::{Behavior, InputError, PatternOptions, PeerId, RecvError, SendError, not_supported};
+use crate::Msg;
+use crate::proto::SocketType;
+
+#[derive(Debug)]
+pub(crate) struct Publish {
+    socket_type: SocketType,
+    verbose: bool,
+    verboser: bool,
+    max_subscription_bytes: usize,
+    trie: SubscriptionTrie<PeerId>,
+    /// Distinct prefixes each peer holds, to clean up after it and to enforce the limit.
+    held: BTreeMap<PeerId, (BTreeSet<Bytes>, usize)>,
+    /// XPUB: subscription changes for the application. Bounded by the subscriptions held.
+    notices: VecDeque<Msg>,
+    /// Scratch space for matching, kept to avoid an allocation per message.
+    matched: Vec<PeerId>,
+}
+
+impl Publish {
+    pub(crate) fn new(socket_type: SocketType, options: &PatternOptions) -> Self {
+        Self {
+            socket_type,
+            verbose: options.xpub_verbose || options.xpub_verboser,
+            verboser: options.xpub_verboser,
+            max_subscription_bytes: match options.max_subscription_bytes {
+                0 => usize::MAX,
+                n => n,
+            },
+            trie: SubscriptionTrie::new(),
+            held: BTreeMap::new(),
+            notices: VecDeque::new(),
+            matched: Vec::new(),
+        }
+    }
+
+    fn is_xpub(&self) -> bool {
+        self.socket_type == SocketType::XPub
+    }
+
+    fn notify(&mut self, subscribe: bool, prefix: &[u8]) {
+        if self.is_xpub() {
+            self.notices
+                .push_back(subscription_message(subscribe, prefix));
+        }
+    }
+
+    fn subscribe(&mut self, peer: PeerId, prefix: Bytes) -> Result<(), InputError> {
+        let (held, bytes) = self.held.entry(peer).or_default();
+        if !held.contains(&prefix) {
+            if *bytes + prefix.len() > self.max_subscription_bytes {
+                return Err(InputError::Refused(format!(
+                    "subscriptions exceed the limit of {} octets per peer",
+                    self.max_subscription_bytes
+                )));
+            }
+            *bytes += prefix.len();
+            held.insert(prefix.clone());
+        }
+        let added = self.trie.add(&prefix, peer);
+        if added.new_prefix || self.verbose {
+            self.notify(true, &prefix);
+        }
+        Ok(())
+    }
+
+    fn cancel(&mut self, peer: PeerId, prefix: &[u8]) {
+        let Some(removed) = self.trie.remove(prefix, peer, false) else {
+            return; // cancelling what was never subscribed is ignored, as in libzmq
+        };
+        if removed.gone_for_subscriber
+            && let Some((held, bytes)) = self.held.get_mut(&peer)
+            && held.remove(prefix)
+        {
+            *bytes -= prefix.len();
+        }
+        if removed.prefix_gone || self.verboser {
+            self.notify(false, prefix);
+        }
+    }
+
+    /// A subscriber that leaves loses all its subscriptions; XPUB learns of vanished ones.
+    fn drop_subscriptions(&mut self, peer: PeerId) {
+        let Some((held, _)) = self.held.remove(&peer) else {
+            return;
+        };
+        for prefix in held {
+            if let Some(removed) = self.trie.remove(&prefix, peer, true)
+                && removed.prefix_gone
+            {
+                self.notify(false, &prefix);
+            }
+        }
+    }
+}
+
+impl Behavior for Publish {
+    fn disconnected(&mut self, pipes: &mut Pipes, peer: PeerId) {
+        // A reconnecting subscriber sends its subscriptions again; what was queued for it
+        // under the old ones must not reach it.
+        self.drop_subscriptions(peer);
+        pipes.clear_output(peer);
+        pipes.set_connected(peer, false);
+    }
+
+    fn detach(&mut self, pipes: &mut Pipes, peer: PeerId) {
+        self.drop_subscriptions(peer);
+        pipes.detach(peer);
+    }
+
+    fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
+        if !self.is_xpub() {
+            return Ok(()); // PUB discards what subscribers send
+        }
+        pipes
+            .push_input(peer, msg)
+            .map_err(|msg| InputError::Full(super::PeerInput::Message(msg)))
+    }
+
+    fn on_subscription(
+        &mut self,
+        _: &mut Pipes,
+        peer: PeerId,
+        prefix: Bytes,
+        subscribe: bool,
+    ) -> Result<(), InputError> {
+        if subscribe {
+            self.subscribe(peer, prefix)
+        } else {
+            self.cancel(peer, &prefix);
+            Ok(())
+        }
+    }
+
+    fn send(&mut self, pipes: &mut Pipes, msg: Msg) -> Result<(), SendError> {
+        let topic = msg.first().expect("non-empty, checked by Pattern::send");
+        let mut matched = std::mem::take(&mut self.matched);
+        matched.clear();
+        self.trie.for_each_match(topic, |peer| matched.push(peer));
+        // A subscriber with several matching prefixes still gets the message once.
+        matched.sort_unstable();
+        matched.dedup();
+        pipes.push_msg_to_all(&matched, &msg);
+        self.matched = matched;
+        Ok(())
+    }
+
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Msg>, RecvError> {
+        if !self.is_xpub() {
+            return Err(RecvError::NotSupported(self.socket_type));
+        }
+        if let Some(notice) = self.notices.pop_front() {
+            return Ok(Some(notice));
+        }
+        Ok(pipes.pop_input().map(|(_, msg)| msg))
+    }
+
+    fn subscription(&mut self, _: &mut Pipes, _: &[u8], _: bool) -> Result<(), SendError> {
+        Err(not_supported(self.socket_type))
+    }
+}

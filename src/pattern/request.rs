@@ -1,0 +1,110 @@
+//! REQ (RFC 28): strict send/receive lockstep, round-robin requests, replies only from the
+//! peer asked, with libzmq's REQ_RELAXED and REQ_CORRELATE.
+
+use bytes::Bytes;
+
+use super::pipes::Pipes;
+use super::{Behavior, InputError, PatternOptions, PeerId, RecvError, SendError, not_supported};
+use crate::Msg;
+use crate::proto::SocketType;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Free to send a request.
+    Idle,
+    /// A request went to `peer`; only its reply (with `id`, when correlating) is accepted.
+    Awaiting { peer: PeerId, id: Option<Bytes> },
+    /// The reply has arrived and waits for the application.
+    ReplyReady,
+}
+
+#[derive(Debug)]
+pub(crate) struct Req {
+    relaxed: bool,
+    correlate: bool,
+    next_id: u32,
+    state: State,
+}
+
+impl Req {
+    pub(crate) fn new(options: &PatternOptions) -> Self {
+        Self {
+            relaxed: options.req_relaxed,
+            correlate: options.req_correlate,
+            next_id: 1,
+            state: State::Idle,
+        }
+    }
+
+    /// Checks the envelope of a reply to the outstanding request and strips it.
+    fn unwrap_reply(&self, mut msg: Msg) -> Option<Msg> {
+        let State::Awaiting { id, .. } = &self.state else {
+            return None;
+        };
+        if let Some(id) = id
+            && msg.pop_front().as_ref() != Some(id)
+        {
+            return None;
+        }
+        // The delimiter must be empty and must not be the last frame.
+        if msg.len() < 2 || !msg.frames()[0].is_empty() {
+            return None;
+        }
+        msg.pop_front();
+        Some(msg)
+    }
+}
+
+impl Behavior for Req {
+    fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
+        let from_asked_peer =
+            matches!(&self.state, State::Awaiting { peer: asked, .. } if *asked == peer);
+        // Anything else (a stray, late or malformed reply) is discarded, as RFC 28 requires.
+        if let Some(reply) = from_asked_peer.then(|| self.unwrap_reply(msg)).flatten() {
+            self.state = State::ReplyReady;
+            // At most one reply is ever queued, so the inbox cannot be full.
+            let _ = pipes.push_input(peer, reply);
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, pipes: &mut Pipes, mut msg: Msg) -> Result<(), SendError> {
+        if self.state != State::Idle {
+            if !self.relaxed {
+                return Err(SendError::RequestPending);
+            }
+            // The earlier request is abandoned, and with it any reply it got.
+            while pipes.pop_input().is_some() {}
+        }
+        if pipes.next_with_room().is_none() {
+            return Err(SendError::WouldBlock(msg));
+        }
+        msg.push_front(Bytes::new());
+        let id = self.correlate.then(|| {
+            let id = Bytes::copy_from_slice(&self.next_id.to_be_bytes());
+            self.next_id = self.next_id.wrapping_add(1);
+            msg.push_front(id.clone());
+            id
+        });
+        let peer = pipes
+            .push_round_robin(msg)
+            .expect("a peer with room was found above");
+        self.state = State::Awaiting { peer, id };
+        Ok(())
+    }
+
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Msg>, RecvError> {
+        match self.state {
+            State::Idle => Err(RecvError::NoRequest),
+            State::Awaiting { .. } => Ok(None),
+            State::ReplyReady => {
+                self.state = State::Idle;
+                Ok(pipes.pop_input().map(|(_, msg)| msg))
+            }
+        }
+    }
+
+    fn subscription(&mut self, _: &mut Pipes, _: &[u8], _: bool) -> Result<(), SendError> {
+        Err(not_supported(SocketType::Req))
+    }
+}

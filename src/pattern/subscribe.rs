@@ -1,0 +1,98 @@
+//! SUB and XSUB (RFC 29): subscriptions go to every current and future publisher, and
+//! incoming messages are filtered by them as well. XSUB also sends: a message starting with
+//! 0x01/0x00 (un)subscribes, anything else goes upstream to every publisher.
+
+use bytes::Bytes;
+
+use super::pipes::Pipes;
+use super::trie::SubscriptionTrie;
+use super::{Behavior, InputError, PeerId, PeerInput, PeerOutput, SendError, not_supported};
+use crate::Msg;
+use crate::proto::{PeerInfo, SocketType};
+
+#[derive(Debug)]
+pub(crate) struct Subscribe {
+    socket_type: SocketType,
+    subscriptions: SubscriptionTrie<()>,
+}
+
+impl Subscribe {
+    pub(crate) fn new(socket_type: SocketType) -> Self {
+        Self {
+            socket_type,
+            subscriptions: SubscriptionTrie::new(),
+        }
+    }
+}
+
+impl Behavior for Subscribe {
+    fn connected(
+        &mut self,
+        pipes: &mut Pipes,
+        peer: PeerId,
+        _info: &PeerInfo,
+    ) -> Result<(), super::AttachError> {
+        pipes.set_connected(peer, true);
+        for prefix in self.subscriptions.prefixes() {
+            pipes.push_control(peer, PeerOutput::Subscribe(Bytes::from(prefix)));
+        }
+        Ok(())
+    }
+
+    fn disconnected(&mut self, pipes: &mut Pipes, peer: PeerId) {
+        // The next connection starts from the full subscription set (see `connected`).
+        pipes.clear_output(peer);
+        pipes.set_connected(peer, false);
+    }
+
+    fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
+        let topic = msg.first().map_or(&[][..], |f| &f[..]);
+        if !self.subscriptions.matches(topic) {
+            return Ok(());
+        }
+        pipes
+            .push_input(peer, msg)
+            .map_err(|msg| InputError::Full(PeerInput::Message(msg)))
+    }
+
+    fn send(&mut self, pipes: &mut Pipes, msg: Msg) -> Result<(), SendError> {
+        if self.socket_type == SocketType::Sub {
+            return Err(not_supported(SocketType::Sub));
+        }
+        let first = msg.first().expect("non-empty, checked by Pattern::send");
+        match first.first() {
+            Some(&flag @ (0 | 1)) => self.subscription(pipes, &first[1..], flag == 1),
+            _ => {
+                let peers: Vec<PeerId> = pipes.connected_ids().collect();
+                pipes.push_msg_to_all(&peers, &msg);
+                Ok(())
+            }
+        }
+    }
+
+    fn subscription(
+        &mut self,
+        pipes: &mut Pipes,
+        prefix: &[u8],
+        subscribe: bool,
+    ) -> Result<(), SendError> {
+        let prefix = Bytes::copy_from_slice(prefix);
+        // Publishers disagree on duplicates: RFC 37 counts them, libzmq keeps a set. Telling
+        // them only when a prefix appears or disappears here is exact for both. XSUB
+        // forwards every subscribe, as libzmq's does, so a verbose XPUB upstream of a proxy
+        // sees each one.
+        if subscribe {
+            let added = self.subscriptions.add(&prefix, ());
+            if added.new_prefix || self.socket_type == SocketType::XSub {
+                pipes.push_control_to_connected(|| PeerOutput::Subscribe(prefix.clone()));
+            }
+        } else if self
+            .subscriptions
+            .remove(&prefix, (), false)
+            .is_some_and(|removed| removed.prefix_gone)
+        {
+            pipes.push_control_to_connected(|| PeerOutput::Cancel(prefix.clone()));
+        }
+        Ok(())
+    }
+}
