@@ -12,6 +12,7 @@
 //! |---|---|
 //! | [`proto`] | one peer: greeting, framing, commands, security mechanism, heartbeats ([`proto::Connection`]) |
 //! | [`pattern`] | one socket: REQ/REP lockstep, ROUTER addressing, PUB/SUB filtering, PUSH/PULL, PAIR, HWMs ([`pattern::Socket`]) |
+//! | [`sim`] | whole topologies of sockets in memory, under virtual time ([`sim::Network`]) |
 //! | [`Msg`] | a multipart message whose frames are cheap-to-clone [`bytes::Bytes`] |
 //!
 //! # A connection in memory
@@ -49,6 +50,7 @@
 mod message;
 pub mod pattern;
 pub mod proto;
+pub mod sim;
 
 pub use message::Msg;
 

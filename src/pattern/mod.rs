@@ -38,7 +38,7 @@ use crate::Msg;
 use crate::proto::{PeerInfo, SocketType};
 use pipes::Pipes;
 
-pub use socket::{Socket, SocketEvent, SocketOptions};
+pub use socket::{DEFAULT_TRANSMIT_BUFFER, PeerError, Socket, SocketEvent, SocketOptions};
 
 /// Identifies one peer (one double queue) of a socket. Never reused within a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
