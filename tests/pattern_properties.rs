@@ -306,8 +306,8 @@ proptest! {
         for op in ops {
             match op {
                 PatternOp::Attach(p) => { let _ = pattern.attach(PeerId(p.into())); }
-                PatternOp::Connect(p) => {
-                    if pattern.connected(PeerId(p.into()), &info).is_ok() { connected.insert(p); }
+                PatternOp::Connect(p) if pattern.connected(PeerId(p.into()), &info).is_ok() => {
+                    connected.insert(p);
                 }
                 PatternOp::Disconnect(p) => { pattern.disconnected(PeerId(p.into())); connected.remove(&p); }
                 PatternOp::Detach(p) => { pattern.detach(PeerId(p.into())); connected.remove(&p); }
