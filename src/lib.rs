@@ -12,6 +12,7 @@
 //! |---|---|
 //! | [`proto`] | one peer: greeting, framing, commands, security mechanism, heartbeats ([`proto::Connection`]) |
 //! | [`pattern`] | one socket: REQ/REP lockstep, ROUTER addressing, PUB/SUB filtering, PUSH/PULL, PAIR, HWMs ([`pattern::Socket`]) |
+//! | [`io`] | sockets over TCP and IPC on any executor ([`io::Socket`]; feature `io`, default) |
 //! | [`sim`] | whole topologies of sockets in memory, under virtual time ([`sim::Network`]) |
 //! | [`Msg`] | a multipart message whose frames are cheap-to-clone [`bytes::Bytes`] |
 //!
@@ -47,11 +48,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod endpoint;
+#[cfg(feature = "io")]
+pub mod io;
 mod message;
 pub mod pattern;
 pub mod proto;
 pub mod sim;
 
+pub use endpoint::{Endpoint, EndpointError, Host};
 pub use message::Msg;
 
 /// The README's code blocks are compiled and run as doctests, so the front page stays true.

@@ -1,0 +1,273 @@
+//! The driver of one connection: a hand-written future that reads, writes and keeps time
+//! for one peer at once, over any `AsyncRead + AsyncWrite` byte stream.
+//!
+//! Reads and writes proceed independently (a peer that stops reading cannot stop us from
+//! reading it, which would deadlock two peers that both send), writes are vectored batches
+//! of the machine's output chunks, and no operation is ever cancelled half-way.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use bytes::Bytes;
+use futures_io::{AsyncRead, AsyncWrite};
+
+use super::shared::Shared;
+use crate::pattern::{PeerError, PeerId};
+
+/// Octets read per call: large enough to decode many frames per lock.
+const READ_BUFFER: usize = 64 * 1024;
+/// Output taken from the machine per lock, at most.
+const WRITE_BATCH: usize = 256 * 1024;
+/// Chunks handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+/// Loop rounds per poll before yielding to other tasks.
+const ROUNDS: usize = 32;
+/// Time left to a failing connection to send its last words (an ERROR command).
+const FLUSH_GRACE: Duration = Duration::from_secs(1);
+
+/// How a connection ended.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// The peer closed the transport.
+    PeerClosed,
+    /// The connection failed (protocol error, handshake, heartbeat, refused by the pattern).
+    Failed(PeerError),
+    /// The transport failed.
+    Io(io::Error),
+    /// We asked it to stop (disconnect, unbind, close).
+    Stopped,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PeerClosed => f.write_str("the peer closed the connection"),
+            Self::Failed(err) => write!(f, "{err}"),
+            Self::Io(err) => write!(f, "transport error: {err}"),
+            Self::Stopped => f.write_str("closed locally"),
+        }
+    }
+}
+
+pub(crate) struct Driver<S> {
+    shared: Arc<Shared>,
+    peer: PeerId,
+    stream: S,
+    read_buf: Box<[u8]>,
+    out: VecDeque<Bytes>,
+    /// Octets of `out`'s first chunk already written.
+    written: usize,
+    out_bytes: usize,
+    needs_flush: bool,
+    timer: Timer,
+    timer_at: Option<Instant>,
+    /// Set once the connection has failed: the rest of the output is flushed until the
+    /// deadline, then the driver ends with this.
+    failing: Option<(Ended, Instant)>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
+    /// A driver for `peer`, whose `PeerTask` must already be registered.
+    pub(crate) fn new(shared: Arc<Shared>, peer: PeerId, stream: S) -> Self {
+        Self {
+            shared,
+            peer,
+            stream,
+            read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            out: VecDeque::new(),
+            written: 0,
+            out_bytes: 0,
+            needs_flush: false,
+            timer: Timer::never(),
+            timer_at: None,
+            failing: None,
+        }
+    }
+
+    fn fail(&mut self, ended: Ended) {
+        if self.failing.is_none() {
+            self.failing = Some((ended, Instant::now() + FLUSH_GRACE));
+        }
+    }
+
+    /// Under the lock: stop requests, due timers, new output, flush bookkeeping. Returns
+    /// whether to read, and the next deadline.
+    fn sync(&mut self, cx: &Context<'_>) -> Result<(bool, Option<Instant>), Ended> {
+        let now = Instant::now();
+        let mut guard = self.shared.lock();
+        let inner = &mut *guard;
+        let Some(task) = inner.peers.get_mut(&self.peer) else {
+            return Err(Ended::Stopped);
+        };
+        if task.stop {
+            return Err(Ended::Stopped);
+        }
+        if !task.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            task.waker = Some(cx.waker().clone());
+        }
+        if self.failing.is_none()
+            && inner
+                .machine
+                .poll_timeout(self.peer)
+                .is_some_and(|at| at <= now)
+            && let Err(err) = inner.machine.handle_timeout(self.peer, now)
+        {
+            self.failing = Some((Ended::Failed(err), now + FLUSH_GRACE));
+        }
+        let mut took_any = false;
+        let mut state_waiters = Vec::new();
+        while self.out_bytes < WRITE_BATCH {
+            let Some(chunk) = inner.machine.poll_transmit(self.peer) else {
+                break;
+            };
+            self.out_bytes += chunk.len();
+            self.out.push_back(chunk);
+            took_any = true;
+        }
+        if inner.closing {
+            let queued = inner
+                .machine
+                .pattern()
+                .stats(self.peer)
+                .map_or(0, |s| s.outbound_msgs);
+            let flushed = self.out.is_empty() && !took_any && queued == 0;
+            let task = inner.peers.get_mut(&self.peer).expect("checked above");
+            if flushed && !task.flushed {
+                task.flushed = true;
+                state_waiters = std::mem::take(&mut inner.state_wakers);
+            }
+        }
+        let wants_input = self.failing.is_none() && inner.machine.wants_input(self.peer);
+        let deadline = match &self.failing {
+            Some((_, until)) => Some(*until),
+            None => inner.machine.poll_timeout(self.peer),
+        };
+        let wakeups = inner.dispatch();
+        drop(guard);
+        wakeups.wake();
+        state_waiters.into_iter().for_each(std::task::Waker::wake);
+        Ok((wants_input, deadline))
+    }
+
+    /// Writes as much queued output as the stream takes; whether anything was written.
+    fn write(&mut self, cx: &mut Context<'_>) -> Result<bool, Ended> {
+        let mut progress = false;
+        while !self.out.is_empty() {
+            let mut slices: [IoSlice<'_>; MAX_IOVECS] = std::array::from_fn(|_| IoSlice::new(&[]));
+            let mut count = 0;
+            for (i, chunk) in self.out.iter().take(MAX_IOVECS).enumerate() {
+                let start = if i == 0 { self.written } else { 0 };
+                slices[i] = IoSlice::new(&chunk[start..]);
+                count += 1;
+            }
+            match Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..count]) {
+                Poll::Ready(Ok(0)) => return Err(Ended::Io(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(mut n)) => {
+                    progress = true;
+                    self.needs_flush = true;
+                    self.out_bytes -= n;
+                    while n > 0 {
+                        let left = self.out[0].len() - self.written;
+                        if n >= left {
+                            n -= left;
+                            self.out.pop_front();
+                            self.written = 0;
+                        } else {
+                            self.written += n;
+                            n = 0;
+                        }
+                    }
+                }
+                Poll::Ready(Err(err)) => return Err(Ended::Io(err)),
+                Poll::Pending => return Ok(progress),
+            }
+        }
+        if self.needs_flush {
+            match Pin::new(&mut self.stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(err)) => return Err(Ended::Io(err)),
+                Poll::Pending => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Reads once if the stream has data; whether anything was read.
+    fn read(&mut self, cx: &mut Context<'_>) -> Result<bool, Ended> {
+        match Pin::new(&mut self.stream).poll_read(cx, &mut self.read_buf) {
+            Poll::Ready(Ok(0)) => Err(Ended::PeerClosed),
+            Poll::Ready(Ok(n)) => {
+                let result = self.shared.with(|inner| {
+                    inner
+                        .machine
+                        .handle_input(self.peer, &self.read_buf[..n], Instant::now())
+                });
+                if let Err(err) = result {
+                    self.fail(Ended::Failed(err));
+                }
+                Ok(true)
+            }
+            Poll::Ready(Err(err)) => Err(Ended::Io(err)),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    /// Arms the timer for `deadline`; whether it has already fired.
+    fn poll_timer(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
+        if deadline != self.timer_at {
+            self.timer_at = deadline;
+            match deadline {
+                Some(at) => self.timer.set_at(at),
+                None => self.timer = Timer::never(),
+            }
+        }
+        if Pin::new(&mut self.timer).poll(cx).is_ready() {
+            self.timer_at = None; // re-arm on the next round
+            return true;
+        }
+        false
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
+    type Output = Ended;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
+        let this = self.get_mut();
+        for _ in 0..ROUNDS {
+            let (wants_input, deadline) = match this.sync(cx) {
+                Ok(state) => state,
+                Err(ended) => return Poll::Ready(ended),
+            };
+            let mut progress = match this.write(cx) {
+                Ok(progress) => progress,
+                Err(ended) => return Poll::Ready(this.failing.take().map_or(ended, |(e, _)| e)),
+            };
+            if let Some((_, until)) = &this.failing
+                && (this.out.is_empty() || Instant::now() >= *until)
+            {
+                let (ended, _) = this.failing.take().expect("checked");
+                return Poll::Ready(ended);
+            }
+            if wants_input {
+                match this.read(cx) {
+                    Ok(read) => progress |= read,
+                    Err(ended) => return Poll::Ready(ended),
+                }
+            }
+            progress |= this.poll_timer(cx, deadline);
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Busy connection: let other tasks run, then continue.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

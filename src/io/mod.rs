@@ -1,0 +1,99 @@
+//! The `io` layer (cargo feature `io`, on by default): sockets over TCP and IPC that run on
+//! any executor.
+//!
+//! Each connection is driven by one task that reads, writes and keeps time for it, feeding
+//! the sans-IO [`pattern::Socket`](crate::pattern::Socket) machine; listeners and
+//! reconnecting connectors are tasks too. They run on a small shared background executor
+//! (smol's), with async-io's reactor and timers, so the futures returned to the application
+//! only wait on wakers: `send` and `recv` work under smol, `futures::executor`, tokio or
+//! anything else, and nothing here depends on tokio.
+//!
+//! | ZeroMQ | here |
+//! |---|---|
+//! | `zmq_socket` + `zmq_setsockopt` | [`Socket::builder`] … [`SocketBuilder::build`] |
+//! | `zmq_bind` / `zmq_unbind` | [`Socket::bind`] (returns the bound endpoint) / [`Socket::unbind`] |
+//! | `zmq_connect` / `zmq_disconnect` | [`Socket::connect`] / [`Socket::disconnect`] |
+//! | `zmq_send` / `zmq_recv` | [`Socket::send`] / [`Socket::recv`] (and `try_` forms) |
+//! | `ZMQ_SUBSCRIBE` | [`Socket::subscribe`] |
+//! | `zmq_close` + `ZMQ_LINGER` | [`Socket::close`], or dropping the last clone |
+
+mod driver;
+mod options;
+mod shared;
+mod socket;
+mod tasks;
+mod transport;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::Msg;
+use crate::endpoint::EndpointError;
+use crate::pattern::{AttachError, RecvError, SendError};
+use crate::proto::ConfigError;
+
+pub use crate::endpoint::{Endpoint, Host};
+pub use options::{
+    DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder,
+};
+pub use shared::live_tasks;
+pub use socket::Socket;
+
+/// What can go wrong with a [`Socket`].
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The endpoint string is malformed.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// Binding (or another transport operation) failed.
+    #[error("{endpoint}: {source}")]
+    Transport {
+        /// The endpoint concerned.
+        endpoint: String,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// [`Socket::try_send`] could not send without waiting; the message is handed back.
+    #[error("sending would block (no peer can take the message now)")]
+    WouldBlock(Msg),
+    /// The pattern refused the message (e.g. a second request on REQ).
+    #[error(transparent)]
+    Send(SendError),
+    /// The pattern cannot receive now (e.g. REP owes a reply).
+    #[error(transparent)]
+    Recv(#[from] RecvError),
+    /// The pattern refused another peer (a PAIR that has one).
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+    /// A socket option is invalid.
+    #[error("invalid option: {0}")]
+    Option(String),
+    /// The socket is closed (or closing).
+    #[error("the socket is closed")]
+    Closed,
+    /// `unbind` of an endpoint that is not bound.
+    #[error("not bound to {0}")]
+    NotBound(String),
+    /// `disconnect` from an endpoint that is not connected.
+    #[error("not connected to {0}")]
+    NotConnected(String),
+    /// Nothing arrived in time.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+impl Error {
+    fn from_send(err: SendError) -> Self {
+        match err {
+            SendError::WouldBlock(msg) => Self::WouldBlock(msg),
+            other => Self::Send(other),
+        }
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(err: ConfigError) -> Self {
+        Self::Option(err.to_string())
+    }
+}

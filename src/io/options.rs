@@ -1,0 +1,202 @@
+//! [`SocketBuilder`]: every socket option in one place, checked when the socket is built.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::Error;
+use super::socket::Socket;
+use crate::pattern::SocketOptions;
+use crate::proto::{HeartbeatConfig, SocketType};
+
+/// Default time `close` (or dropping the last handle) keeps trying to deliver queued
+/// messages. libzmq waits forever by default, which hangs programs on exit.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(30);
+/// Default first reconnect delay (libzmq's ZMQ_RECONNECT_IVL).
+pub const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(100);
+/// Default longest reconnect delay; delays double up to it (ZMQ_RECONNECT_IVL_MAX).
+pub const DEFAULT_RECONNECT_IVL_MAX: Duration = Duration::from_secs(5);
+
+/// Builds a [`Socket`] with options (libzmq's `setsockopt`, before first use).
+///
+/// ```
+/// use std::time::Duration;
+/// use zmq_sansio::io::Socket;
+/// use zmq_sansio::proto::SocketType;
+///
+/// let sub = Socket::builder(SocketType::Sub)
+///     .recv_hwm(10_000)
+///     .heartbeat(Duration::from_secs(1), Duration::from_secs(3))
+///     .subscribe("weather.")
+///     .build()
+///     .unwrap();
+/// # drop(sub);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SocketBuilder {
+    pub(crate) options: SocketOptions,
+    pub(crate) linger: Duration,
+    pub(crate) reconnect_ivl: Duration,
+    pub(crate) reconnect_ivl_max: Duration,
+    pub(crate) subscriptions: Vec<Bytes>,
+    identity: Option<Bytes>,
+    properties: Vec<(String, Bytes)>,
+}
+
+impl SocketBuilder {
+    pub(crate) fn new(socket_type: SocketType) -> Self {
+        Self {
+            options: SocketOptions::new(socket_type),
+            linger: DEFAULT_LINGER,
+            reconnect_ivl: DEFAULT_RECONNECT_IVL,
+            reconnect_ivl_max: DEFAULT_RECONNECT_IVL_MAX,
+            subscriptions: Vec::new(),
+            identity: None,
+            properties: Vec::new(),
+        }
+    }
+
+    /// Outgoing queue limit per peer, in messages (ZMQ_SNDHWM; 0 = unlimited).
+    pub fn send_hwm(mut self, messages: usize) -> Self {
+        self.options.pattern.send_hwm = messages;
+        self
+    }
+
+    /// Incoming queue limit per peer, in messages (ZMQ_RCVHWM; 0 = unlimited).
+    pub fn recv_hwm(mut self, messages: usize) -> Self {
+        self.options.pattern.recv_hwm = messages;
+        self
+    }
+
+    /// How long closing keeps trying to deliver queued messages (ZMQ_LINGER).
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// First delay before reconnecting (ZMQ_RECONNECT_IVL).
+    pub fn reconnect_interval(mut self, interval: Duration) -> Self {
+        self.reconnect_ivl = interval;
+        self
+    }
+
+    /// Longest delay between reconnect attempts; delays double up to it
+    /// (ZMQ_RECONNECT_IVL_MAX).
+    pub fn reconnect_interval_max(mut self, interval: Duration) -> Self {
+        self.reconnect_ivl_max = interval;
+        self
+    }
+
+    /// Sends a PING every `interval` and drops a peer silent for `timeout` after one;
+    /// peers are told to drop us after `timeout` of silence too (ZMQ_HEARTBEAT_IVL,
+    /// _TIMEOUT and _TTL).
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.options.connection.heartbeat = HeartbeatConfig {
+            interval: Some(interval),
+            ttl: Some(timeout),
+            timeout: Some(timeout),
+        };
+        self
+    }
+
+    /// Heartbeats with every setting explicit.
+    pub fn heartbeat_config(mut self, heartbeat: HeartbeatConfig) -> Self {
+        self.options.connection.heartbeat = heartbeat;
+        self
+    }
+
+    /// Time allowed for a connection's handshake (ZMQ_HANDSHAKE_IVL); `None`: forever.
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.connection.handshake_timeout = timeout;
+        self
+    }
+
+    /// Largest message accepted from a peer, all frames together (ZMQ_MAXMSGSIZE).
+    pub fn max_msg_size(mut self, octets: u64) -> Self {
+        self.options.connection.max_msg_size = octets;
+        self
+    }
+
+    /// The routing id announced to ROUTER peers (ZMQ_ROUTING_ID); checked by `build`.
+    pub fn routing_id(mut self, id: impl Into<Bytes>) -> Self {
+        self.identity = Some(id.into());
+        self
+    }
+
+    /// An extra metadata property announced to peers (ZMQ_METADATA), e.g. `X-Service`.
+    pub fn property(mut self, name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.properties.push((name.into(), value.into()));
+        self
+    }
+
+    /// Queue messages only for peers with a completed handshake (ZMQ_IMMEDIATE).
+    pub fn immediate(mut self, immediate: bool) -> Self {
+        self.options.immediate = immediate;
+        self
+    }
+
+    /// REQ: allow a new request before the previous reply (ZMQ_REQ_RELAXED).
+    pub fn req_relaxed(mut self, relaxed: bool) -> Self {
+        self.options.pattern.req_relaxed = relaxed;
+        self
+    }
+
+    /// REQ: match replies to requests by id (ZMQ_REQ_CORRELATE).
+    pub fn req_correlate(mut self, correlate: bool) -> Self {
+        self.options.pattern.req_correlate = correlate;
+        self
+    }
+
+    /// ROUTER: fail on unroutable messages instead of dropping (ZMQ_ROUTER_MANDATORY).
+    pub fn router_mandatory(mut self, mandatory: bool) -> Self {
+        self.options.pattern.router_mandatory = mandatory;
+        self
+    }
+
+    /// ROUTER: a newcomer with a known identity takes it over (ZMQ_ROUTER_HANDOVER).
+    pub fn router_handover(mut self, handover: bool) -> Self {
+        self.options.pattern.router_handover = handover;
+        self
+    }
+
+    /// XPUB: pass on every subscription, not just new ones (ZMQ_XPUB_VERBOSE).
+    pub fn xpub_verbose(mut self, verbose: bool) -> Self {
+        self.options.pattern.xpub_verbose = verbose;
+        self
+    }
+
+    /// PUB/XPUB: most subscription octets one peer may hold (0 = unlimited).
+    pub fn max_subscription_bytes(mut self, octets: usize) -> Self {
+        self.options.pattern.max_subscription_bytes = octets;
+        self
+    }
+
+    /// SUB/XSUB: subscribe to a prefix from the start (ZMQ_SUBSCRIBE).
+    pub fn subscribe(mut self, prefix: impl Into<Bytes>) -> Self {
+        self.subscriptions.push(prefix.into());
+        self
+    }
+
+    /// Octets a connection may buffer for its transport before the socket stops moving
+    /// messages into it (the rest wait in the peer's queue, under the HWM).
+    pub fn transmit_buffer(mut self, octets: usize) -> Self {
+        self.options.transmit_buffer = octets;
+        self
+    }
+
+    /// The socket, ready to bind and connect.
+    pub fn build(mut self) -> Result<Socket, Error> {
+        if let Some(id) = self.identity.take() {
+            self.options.connection.set_identity(id)?;
+        }
+        for (name, value) in std::mem::take(&mut self.properties) {
+            self.options
+                .connection
+                .properties
+                .insert(&name, value)
+                .map_err(|err| Error::Option(err.to_string()))?;
+        }
+        Socket::from_builder(self)
+    }
+}

@@ -1,0 +1,205 @@
+//! The state one socket's tasks share: the sans-IO [`Socket`](crate::pattern::Socket) machine
+//! behind one mutex, and the wakers of everything waiting on it.
+//!
+//! The lock is never held across an `.await`, and each holder does a batch of work (a whole
+//! read buffer, several output chunks) per acquisition. Wakers are collected under the lock
+//! and woken after it is released.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use super::tasks::EndpointTask;
+use crate::pattern::{PeerId, Socket as Machine, SocketEvent};
+
+/// What the driver task of one connection needs from the shared state.
+#[derive(Debug, Default)]
+pub(crate) struct PeerTask {
+    /// Wakes the driver: new output, room for input, or a stop request.
+    pub(crate) waker: Option<Waker>,
+    /// The driver must end (disconnect, unbind, close).
+    pub(crate) stop: bool,
+    /// The driver has written everything queued for its peer (only tracked while closing).
+    pub(crate) flushed: bool,
+    /// The bound endpoint this connection was accepted on, if any.
+    pub(crate) listener: Option<u64>,
+    /// Remove the peer (and its queue) when the connection ends: a stream the user
+    /// attached has nothing to reconnect to.
+    pub(crate) remove_on_close: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) machine: Machine,
+    pub(crate) peers: HashMap<PeerId, PeerTask>,
+    pub(crate) recv_wakers: Vec<Waker>,
+    pub(crate) send_wakers: Vec<Waker>,
+    /// Woken when tasks end, peers flush or connections complete (close and tests wait on it).
+    pub(crate) state_wakers: Vec<Waker>,
+    /// No more sends; drivers report when they have flushed.
+    pub(crate) closing: bool,
+    /// Everything is shut down; operations fail with `Closed`.
+    pub(crate) closed: bool,
+    /// Tasks (listeners, connectors, drivers) still running for this socket.
+    pub(crate) tasks: usize,
+    /// Completed handshakes so far (for callers that wait for a peer).
+    pub(crate) handshakes: u64,
+    /// Bound and connected endpoints, by id.
+    pub(crate) endpoints: BTreeMap<u64, EndpointTask>,
+    pub(crate) next_endpoint: u64,
+}
+
+/// Shared by the user's handles and every task of one socket.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+}
+
+/// Wakers to wake once the lock is released.
+#[derive(Default)]
+pub(crate) struct Wakeups(Vec<Waker>);
+
+impl Wakeups {
+    pub(crate) fn wake(self) {
+        for waker in self.0 {
+            waker.wake();
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(machine: Machine) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                machine,
+                peers: HashMap::new(),
+                recv_wakers: Vec::new(),
+                send_wakers: Vec::new(),
+                state_wakers: Vec::new(),
+                closing: false,
+                closed: false,
+                tasks: 0,
+                handshakes: 0,
+                endpoints: BTreeMap::new(),
+                next_endpoint: 1,
+            }),
+        })
+    }
+
+    /// Locks the state. A panic while holding the lock cannot leave the machine half
+    /// updated in a way later calls could observe as unsound, so poisoning is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` under the lock, routes the machine's events, then wakes whoever they concern.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        let (result, wakeups) = {
+            let mut inner = self.lock();
+            let result = f(&mut inner);
+            (result, inner.dispatch())
+        };
+        wakeups.wake();
+        result
+    }
+
+    /// Counts a task for this socket; the guard uncounts it when dropped.
+    pub(crate) fn task_started(self: &Arc<Self>) -> TaskGuard {
+        self.lock().tasks += 1;
+        live_tasks_inc();
+        TaskGuard(Arc::clone(self))
+    }
+}
+
+impl Inner {
+    /// Routes the machine's events to the wakers they concern.
+    pub(crate) fn dispatch(&mut self) -> Wakeups {
+        let mut wakeups = Wakeups::default();
+        while let Some(event) = self.machine.poll_event() {
+            match event {
+                SocketEvent::Wake(peer) => {
+                    if let Some(waker) = self.peers.get_mut(&peer).and_then(|t| t.waker.take()) {
+                        wakeups.0.push(waker);
+                    }
+                }
+                SocketEvent::Readable => wakeups.0.append(&mut self.recv_wakers),
+                SocketEvent::Writable => wakeups.0.append(&mut self.send_wakers),
+                SocketEvent::Connected { peer, info } => {
+                    log::debug!(
+                        "{} {peer}: connected to a {} peer over {}",
+                        self.machine.socket_type(),
+                        info.socket_type,
+                        info.version
+                    );
+                    self.handshakes += 1;
+                    wakeups.0.append(&mut self.state_wakers);
+                }
+            }
+        }
+        wakeups
+    }
+
+    /// Asks the driver of `peer` to stop.
+    pub(crate) fn stop_peer(&mut self, peer: PeerId) -> Option<Waker> {
+        let task = self.peers.get_mut(&peer)?;
+        task.stop = true;
+        task.waker.take()
+    }
+
+    /// Wakes everyone who waits for anything: used when the socket closes.
+    pub(crate) fn wake_all(&mut self) -> Wakeups {
+        let mut wakeups = Wakeups::default();
+        wakeups.0.append(&mut self.recv_wakers);
+        wakeups.0.append(&mut self.send_wakers);
+        wakeups.0.append(&mut self.state_wakers);
+        wakeups
+            .0
+            .extend(self.peers.values_mut().filter_map(|task| task.waker.take()));
+        wakeups.0.extend(
+            self.endpoints
+                .values_mut()
+                .filter_map(|task| task.waker.take()),
+        );
+        wakeups
+    }
+}
+
+/// Registers `waker` in `list` unless an equivalent one is there already.
+pub(crate) fn register(list: &mut Vec<Waker>, waker: &Waker) {
+    if !list.iter().any(|w| w.will_wake(waker)) {
+        list.push(waker.clone());
+    }
+}
+
+/// Uncounts a task when it ends, however it ends.
+pub(crate) struct TaskGuard(Arc<Shared>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let wakeups = {
+            let mut inner = self.0.lock();
+            inner.tasks -= 1;
+            Wakeups(std::mem::take(&mut inner.state_wakers))
+        };
+        wakeups.wake();
+        live_tasks_dec();
+    }
+}
+
+static LIVE_TASKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts tasks process-wide, so tests can prove that closed sockets leave none behind.
+fn live_tasks_inc() {
+    LIVE_TASKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn live_tasks_dec() {
+    LIVE_TASKS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Tasks of all sockets in this process that are still running.
+pub fn live_tasks() -> usize {
+    LIVE_TASKS.load(std::sync::atomic::Ordering::SeqCst)
+}

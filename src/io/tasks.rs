@@ -1,0 +1,222 @@
+//! The background tasks of a socket: one per bound endpoint (accepting), one per connected
+//! endpoint (connecting and reconnecting with backoff), one per connection (its driver).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use futures_io::{AsyncRead, AsyncWrite};
+use smol::future::or;
+
+use super::driver::{Driver, Ended};
+use super::shared::{PeerTask, Shared, TaskGuard};
+use super::transport::{Listener, Stream};
+use crate::endpoint::Endpoint;
+use crate::pattern::PeerId;
+
+/// A bound or connected endpoint, as the socket's registry knows it.
+#[derive(Debug)]
+pub(crate) struct EndpointTask {
+    /// What the user asked for (`unbind`/`disconnect` look it up by this).
+    pub(crate) requested: String,
+    /// The endpoint itself (for a bind: as actually bound).
+    pub(crate) endpoint: Endpoint,
+    /// The peer of a connected endpoint.
+    pub(crate) peer: Option<PeerId>,
+    pub(crate) stop: bool,
+    pub(crate) waker: Option<Waker>,
+}
+
+/// Reconnection pacing (libzmq's ZMQ_RECONNECT_IVL and ZMQ_RECONNECT_IVL_MAX).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backoff {
+    pub(crate) initial: Duration,
+    pub(crate) max: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+/// Completes when the endpoint is asked to stop (or is gone, or the socket closed).
+struct StopRequested {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Future for StopRequested {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.shared.lock();
+        let closed = inner.closed;
+        match inner.endpoints.get_mut(&self.id) {
+            Some(task) if !task.stop && !closed => {
+                task.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
+    }
+}
+
+fn stop_requested(shared: &Arc<Shared>, id: u64) -> StopRequested {
+    StopRequested {
+        shared: Arc::clone(shared),
+        id,
+    }
+}
+
+fn spawn(guard: TaskGuard, task: impl Future<Output = ()> + Send + 'static) {
+    smol::spawn(async move {
+        task.await;
+        drop(guard);
+    })
+    .detach();
+}
+
+/// Accepts connections on a bound endpoint until it is unbound or the socket closes.
+pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) {
+    let guard = shared.task_started();
+    let shared = Arc::clone(shared);
+    spawn(guard, async move {
+        loop {
+            let accepted = or(async { Some(listener.accept().await) }, async {
+                stop_requested(&shared, id).await;
+                None
+            })
+            .await;
+            match accepted {
+                None => break,
+                Some(Ok(stream)) => {
+                    let peer = shared.with(|inner| {
+                        let peer = inner.machine.accept(Instant::now());
+                        let task = PeerTask {
+                            listener: Some(id),
+                            ..PeerTask::default()
+                        };
+                        inner.peers.insert(peer, task);
+                        peer
+                    });
+                    spawn_connection(&shared, peer, stream);
+                }
+                Some(Err(err)) => {
+                    // Typically out of file descriptors: pause instead of spinning.
+                    log::warn!("accept failed: {err}; retrying shortly");
+                    Timer::after(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        shared.with(|inner| inner.endpoints.remove(&id));
+    });
+}
+
+/// Runs a connection's driver in a task of its own (accepted connections, user streams).
+pub(crate) fn spawn_connection<S>(shared: &Arc<Shared>, peer: PeerId, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let guard = shared.task_started();
+    let shared = Arc::clone(shared);
+    spawn(guard, async move {
+        run_connection(&shared, peer, stream).await;
+    });
+}
+
+/// Drives one connection to its end, then forgets it and logs why it ended.
+async fn run_connection<S>(shared: &Arc<Shared>, peer: PeerId, stream: S) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let ended = Driver::new(Arc::clone(shared), peer, stream).await;
+    let socket_type = shared.with(|inner| {
+        let task = inner.peers.remove(&peer);
+        inner.machine.close(peer);
+        if task.is_some_and(|t| t.remove_on_close) {
+            inner.machine.remove_peer(peer);
+        }
+        inner.machine.socket_type()
+    });
+    match &ended {
+        Ended::Stopped => log::debug!("{socket_type} {peer}: {ended}"),
+        Ended::PeerClosed => log::info!("{socket_type} {peer}: {ended}"),
+        Ended::Failed(_) | Ended::Io(_) => {
+            log::warn!("{socket_type} {peer}: connection dropped: {ended}")
+        }
+    }
+    ended
+}
+
+/// Connects to an endpoint, reconnecting with exponential backoff whenever the connection
+/// cannot be made or drops, until disconnected or the socket closes.
+pub(crate) fn spawn_connector(
+    shared: &Arc<Shared>,
+    id: u64,
+    peer: PeerId,
+    endpoint: Endpoint,
+    backoff: Backoff,
+) {
+    let guard = shared.task_started();
+    let shared = Arc::clone(shared);
+    spawn(guard, async move {
+        let mut delay = backoff.initial;
+        loop {
+            let attempt = or(
+                async {
+                    let connect = Stream::connect(&endpoint);
+                    let timeout = async {
+                        Timer::after(backoff.connect_timeout).await;
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "connect timed out",
+                        ))
+                    };
+                    Some(or(connect, timeout).await)
+                },
+                async {
+                    stop_requested(&shared, id).await;
+                    None
+                },
+            )
+            .await;
+            match attempt {
+                None => break,
+                Some(Ok(stream)) => {
+                    let handshakes_before = shared.with(|inner| {
+                        inner.machine.open(peer, Instant::now());
+                        inner.peers.insert(peer, PeerTask::default());
+                        inner.handshakes
+                    });
+                    if let Ended::Stopped = run_connection(&shared, peer, stream).await {
+                        break;
+                    }
+                    if shared.lock().handshakes > handshakes_before {
+                        delay = backoff.initial; // it worked for a while: start over
+                    }
+                }
+                Some(Err(err)) => {
+                    log::debug!("connect to {endpoint} failed: {err}; retrying in {delay:?}")
+                }
+            }
+            let stopped = or(
+                async {
+                    Timer::after(delay).await;
+                    false
+                },
+                async {
+                    stop_requested(&shared, id).await;
+                    true
+                },
+            )
+            .await;
+            if stopped {
+                break;
+            }
+            delay = (delay * 2).min(backoff.max.max(backoff.initial));
+        }
+        shared.with(|inner| {
+            inner.endpoints.remove(&id);
+            inner.machine.remove_peer(peer);
+        });
+    });
+}
