@@ -120,6 +120,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         {
             self.failing = Some((Ended::Failed(err), now + FLUSH_GRACE));
         }
+        // Input held back by a full queue is offered again (the queue may have room now).
+        if self.failing.is_none()
+            && !inner.machine.wants_input(self.peer)
+            && let Err(err) = inner.machine.handle_input(self.peer, &[], now)
+        {
+            self.failing = Some((Ended::Failed(err), now + FLUSH_GRACE));
+        }
         let mut took_any = false;
         let mut state_waiters = Vec::new();
         while self.out_bytes < WRITE_BATCH {

@@ -460,9 +460,8 @@ async fn close(shared: Arc<Shared>, linger: Duration) {
         for task in inner.endpoints.values_mut() {
             task.stop = true;
         }
-        let peers: Vec<_> = inner.peers.keys().copied().collect();
-        for peer in peers {
-            inner.stop_peer(peer);
+        for task in inner.peers.values_mut() {
+            task.stop = true;
         }
         inner.wake_all()
     };

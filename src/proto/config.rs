@@ -27,7 +27,8 @@ pub enum Role {
 /// ZMTP 3.1 heartbeats (libzmq's ZMQ_HEARTBEAT_IVL, _TTL and _TIMEOUT).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HeartbeatConfig {
-    /// Send a PING this often once the handshake is done; `None` disables heartbeats.
+    /// Send a PING this often once the handshake is done; `None` (or zero) disables
+    /// heartbeats.
     pub interval: Option<Duration>,
     /// Time-to-live announced in our PINGs: the peer should close the connection if it hears
     /// nothing from us for this long (sent in tenths of a second, at most 6553.5 s).

@@ -588,11 +588,11 @@ impl Connection {
         Ok(())
     }
 
-    /// Closes the connection for `err`: drops unsent traffic and pending timers, and queues
-    /// an ERROR command when the peer deserves to know why.
+    /// Closes the connection for `err`: stops the timers, and queues an ERROR command after
+    /// whatever is already queued (our greeting, perhaps part of a frame the adapter is
+    /// writing) when the peer deserves to know why.
     fn fail(&mut self, err: ConnectionError) -> ConnectionError {
         let handshaking = self.greeted && !self.is_ready();
-        self.tx = FrameEncoder::new();
         if handshaking && err.tells_peer() {
             let reason = Bytes::from(err.to_string());
             self.tx

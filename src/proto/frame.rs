@@ -263,7 +263,7 @@ impl FrameEncoder {
 
     /// Queues a frame whose body is shared (large bodies are not copied).
     pub fn push(&mut self, kind: FrameKind, body: &Bytes) {
-        if body.len() >= self.zero_copy_threshold {
+        if body.len() >= self.zero_copy_threshold && !body.is_empty() {
             encode_header(kind, body.len(), &mut self.staging);
             self.chunks.push_back(self.staging.split().freeze());
             self.chunks.push_back(body.clone());

@@ -37,6 +37,14 @@ impl Timers {
         handshake: Option<Duration>,
         heartbeat: HeartbeatConfig,
     ) -> Self {
+        // Zero means "off" for every heartbeat setting, as in libzmq (a zero interval would
+        // otherwise ask for a PING at every instant).
+        let nonzero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
+        let heartbeat = HeartbeatConfig {
+            interval: nonzero(heartbeat.interval),
+            ttl: nonzero(heartbeat.ttl),
+            timeout: nonzero(heartbeat.timeout),
+        };
         Self {
             heartbeat,
             handshake: handshake.map(|limit| (now + limit, limit)),
@@ -197,6 +205,21 @@ mod tests {
         let mut timers = Timers::new(t0, None, heartbeat);
         timers.on_ready(t0, false);
         assert_eq!(timers.next_deadline(), None);
+    }
+
+    #[test]
+    fn zero_settings_mean_off() {
+        let t0 = Instant::now();
+        let heartbeat = HeartbeatConfig {
+            interval: Some(Duration::ZERO),
+            ttl: Some(Duration::ZERO),
+            timeout: Some(Duration::ZERO),
+        };
+        let mut timers = Timers::new(t0, None, heartbeat);
+        timers.on_ready(t0, true);
+        assert_eq!(timers.next_deadline(), None);
+        assert_eq!(timers.poll_expired(t0 + secs(1)), None);
+        assert_eq!(timers.ttl_deciseconds(), 0);
     }
 
     #[test]

@@ -643,3 +643,21 @@ fn a_mechanism_can_transform_all_traffic() {
         "{err}"
     );
 }
+
+#[test]
+fn refusal_comes_after_our_greeting_even_if_it_was_not_taken_yet() {
+    // Found by the `connection` fuzz target: the ERROR used to replace the unsent greeting.
+    let now = Instant::now();
+    let mut push = connection(SocketType::Push, Role::Server, now);
+    let mut input = greeting(b"NULL", 1);
+    input.extend(ready_frame("PUSH"));
+    assert!(push.handle_input(&input, now).is_err());
+    let sent = output(&mut push);
+    assert_eq!(&sent[..64], &greeting(b"NULL", 1)[..]);
+    assert_eq!(
+        (sent[64], sent[66]),
+        (0x04, 5),
+        "a short command frame with a 5-letter name"
+    );
+    assert_eq!(&sent[67..72], b"ERROR");
+}

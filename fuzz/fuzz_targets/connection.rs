@@ -1,0 +1,455 @@
+//! A whole `Connection` whose peer sends arbitrary octets.
+//!
+//! Input: a `ConnectionControls` header (decoded with `arbitrary`: our socket type and role,
+//! an optional valid greeting/READY preamble, limits, heartbeats, and steps that interleave
+//! feeding with timeouts, sends, subscriptions and transmission) followed by the peer's
+//! stream. Invariants:
+//! - nothing panics or hangs; once a call returns an error the connection is closed and
+//!   every later call returns that same error (sends: `SendError::Closed` of it), no
+//!   deadline remains, and at most one ERROR frame stays queued;
+//! - after `handle_timeout(now)` succeeds, `poll_timeout()` is later than `now`, so an
+//!   adapter that sleeps until it never spins;
+//! - what is queued for the peer never exceeds what our own sends, the PINGs, the PONGs
+//!   (never larger than the PINGs they answer) and one READY and ERROR account for;
+//! - everything transmitted is a well-formed ZMTP stream: our greeting, then frames whose
+//!   commands parse; an ERROR sent on close follows a complete greeting and frame;
+//! - the first event is Ready, exactly once, naming a compatible peer; messages respect
+//!   `max_msg_size`; `send` and `subscribe` succeed exactly when the connection is ready;
+//! - with a valid greeting and READY prepended, the handshake completes (unless the READY
+//!   exceeds our size limit) and the events are exactly those the stream describes (a prefix
+//!   of them if the connection closed): no message lost, reordered, altered or invented,
+//!   and no protocol error in the stream goes unnoticed.
+#![no_main]
+
+use std::mem;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use libfuzzer_sys::fuzz_target;
+use zmq_sansio::Msg;
+use zmq_sansio::proto::{
+    Command, Config, Connection, ConnectionError, Event, FrameDecoder, FrameError, FrameKind,
+    GREETING_LEN, Greeting, GreetingDecoder, HeartbeatConfig, MAX_HANDSHAKE_COMMAND, MechanismName,
+    PeerInfo, Role, SendError, SocketType, ZmtpVersion, header_len,
+};
+use zmq_sansio_fuzz::scenario::{Action, ConnectionControls, Preamble};
+use zmq_sansio_fuzz::{pieces, wire};
+
+/// What each received frame counts against `max_msg_size` besides its body (see `Config`).
+const FRAME_BOOKKEEPING: usize = 32;
+/// An ERROR command with the longest reason (255 octets): long header and 262-octet body.
+const MAX_ERROR_FRAME: usize = 9 + 1 + 5 + 1 + 255;
+/// A PING as we send it: short header, name, TTL, no context.
+const PING_FRAME: usize = 2 + 1 + 4 + 2;
+/// Upper bound on a SUBSCRIBE/CANCEL command (or 3.0-style message) beyond its prefix.
+const SUBSCRIPTION_OVERHEAD: usize = 9 + 1 + 9;
+/// Deadlines followed after the stream is exhausted, as an adapter would.
+const FINAL_DEADLINES: usize = 8;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok((controls, stream)) = ConnectionControls::split(data) else {
+        return;
+    };
+    run(&controls, stream);
+});
+
+fn run(controls: &ConnectionControls, stream: &[u8]) {
+    let mut h = Harness::new(controls);
+    match controls.preamble {
+        Preamble::None => {}
+        Preamble::Greeting => {
+            h.input(&wire::null_greeting(controls.peer_minor));
+            assert!(
+                !h.conn.is_closed(),
+                "valid greeting refused: {:?}",
+                h.closed
+            );
+        }
+        Preamble::GreetingAndReady => {
+            let mut preamble = wire::null_greeting(controls.peer_minor);
+            preamble.extend(wire::ready(controls.peer()));
+            h.input(&preamble);
+            h.check_handshake(controls);
+        }
+    }
+
+    let mut rest = stream;
+    for step in &controls.steps {
+        let (fed, later) = rest.split_at(usize::from(step.feed).min(rest.len()));
+        rest = later;
+        h.input(fed);
+        h.act(step.action);
+    }
+    for piece in pieces(rest, controls.tail_chunk.into()) {
+        h.input(piece);
+    }
+    h.transmit(usize::MAX);
+    for _ in 0..FINAL_DEADLINES {
+        let Some(deadline) = h.conn.poll_timeout() else {
+            break;
+        };
+        h.now = h.now.max(deadline);
+        h.timeout();
+    }
+    h.transmit(usize::MAX);
+
+    if h.closed.is_none() {
+        assert!(h.output.at_boundary(), "stopped transmitting mid-frame");
+    }
+    // With the preamble, the whole stream is traffic, so the events can be predicted.
+    if controls.preamble == Preamble::GreetingAndReady && !h.events.is_empty() {
+        h.check_traffic(stream);
+    }
+}
+
+/// One connection under test and everything observed from it.
+struct Harness {
+    conn: Connection,
+    ours: SocketType,
+    max_msg_size: u64,
+    now: Instant,
+    /// The error a call returned, once one did.
+    closed: Option<ConnectionError>,
+    /// Where the transmitted stream stopped when the connection closed, if not cleanly
+    /// after a frame.
+    cut_at_close: Option<&'static str>,
+    /// Every event so far, in order.
+    events: Vec<Event>,
+    output: Output,
+    /// Octets the connection may have queued in total, given what it was asked to do.
+    tx_budget: usize,
+    /// Octets taken with `poll_transmit`.
+    tx_taken: usize,
+}
+
+impl Harness {
+    fn new(controls: &ConnectionControls) -> Self {
+        let ours = controls.ours();
+        let mut config = Config::new(ours);
+        if controls.max_msg_size > 0 {
+            config.max_msg_size = controls.max_msg_size.into();
+        }
+        config.handshake_timeout = controls.handshake_timeout();
+        let [interval, ttl, timeout] = controls.heartbeat();
+        config.heartbeat = HeartbeatConfig {
+            interval,
+            ttl,
+            timeout,
+        };
+        if controls.pad_property {
+            let pad = vec![b'p'; 9000];
+            config.properties.insert("X-Pad", pad).expect("valid");
+        }
+        let ready = Command::Ready(config.local_metadata()).to_bytes().len();
+        let role = if controls.server {
+            Role::Server
+        } else {
+            Role::Client
+        };
+        let now = Instant::now();
+        Self {
+            max_msg_size: config.max_msg_size,
+            conn: Connection::new(config, role, now),
+            ours,
+            now,
+            closed: None,
+            cut_at_close: None,
+            events: Vec::new(),
+            output: Output::default(),
+            tx_budget: GREETING_LEN + header_len(ready) + ready + MAX_ERROR_FRAME,
+            tx_taken: 0,
+        }
+    }
+
+    fn input(&mut self, octets: &[u8]) {
+        // Input can make us reply with PONGs, each no larger than its PING.
+        self.tx_budget += octets.len();
+        let result = self.conn.handle_input(octets, self.now);
+        self.after(result);
+    }
+
+    fn timeout(&mut self) {
+        self.tx_budget += PING_FRAME;
+        let result = self.conn.handle_timeout(self.now);
+        if result.is_ok()
+            && let Some(deadline) = self.conn.poll_timeout()
+        {
+            assert!(
+                deadline > self.now,
+                "handle_timeout left a passed deadline: an adapter would spin"
+            );
+        }
+        self.after(result);
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::None => {}
+            Action::Timeout { advance_ms } => {
+                self.now += Duration::from_millis(advance_ms.into());
+                self.timeout();
+            }
+            Action::Send { frames, len } => {
+                let len = usize::from(len & 0x3FFF);
+                let msg: Msg = (0..frames % 4).map(|i| Bytes::from(vec![i; len])).collect();
+                self.tx_budget += msg.len() * (header_len(len) + len);
+                let result = self.conn.send(&msg);
+                self.check_send(result, msg.is_empty());
+            }
+            Action::Subscribe { len } | Action::Cancel { len } => {
+                let prefix = vec![b's'; len.into()];
+                self.tx_budget += SUBSCRIPTION_OVERHEAD + prefix.len();
+                let result = if matches!(action, Action::Subscribe { .. }) {
+                    self.conn.subscribe(&prefix)
+                } else {
+                    self.conn.cancel(&prefix)
+                };
+                self.check_send(result, false);
+            }
+            Action::Transmit { chunks } => {
+                self.transmit(if chunks == 0 {
+                    usize::MAX
+                } else {
+                    chunks.into()
+                });
+            }
+        }
+        self.check_state();
+    }
+
+    /// Takes up to `max` chunks from `poll_transmit`.
+    fn transmit(&mut self, max: usize) {
+        for _ in 0..max {
+            let Some(chunk) = self.conn.poll_transmit() else {
+                break;
+            };
+            if let Some(cut) = self.cut_at_close
+                && !chunk.is_empty()
+            {
+                panic!(
+                    "{} octets sent after the close, although the stream stopped {cut}: {:?}",
+                    chunk.len(),
+                    self.closed
+                );
+            }
+            self.tx_taken += chunk.len();
+            self.output.push(&chunk);
+        }
+        self.check_state();
+    }
+
+    /// Checks the outcome of `handle_input`/`handle_timeout`, then drains the events.
+    fn after(&mut self, result: Result<(), ConnectionError>) {
+        match (&self.closed, result) {
+            (Some(closed), result) => {
+                assert_eq!(
+                    result.as_ref(),
+                    Err(closed),
+                    "a closed connection changed its error"
+                );
+            }
+            (None, Ok(())) => assert!(!self.conn.is_closed(), "closed without an error"),
+            (None, Err(err)) => {
+                assert!(self.conn.is_closed(), "returned {err} but stayed open");
+                assert_eq!(self.conn.error(), Some(&err));
+                self.cut_at_close = self.output.cut();
+                self.closed = Some(err);
+            }
+        }
+        self.drain_events();
+        self.check_state();
+    }
+
+    fn check_send(&self, result: Result<(), SendError>, empty: bool) {
+        let expected = match &self.closed {
+            Some(err) => Err(SendError::Closed(err.clone())),
+            None if !self.conn.is_ready() => Err(SendError::NotReady),
+            None if empty => Err(SendError::EmptyMessage),
+            None => Ok(()),
+        };
+        assert_eq!(result, expected);
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.conn.poll_event() {
+            match &event {
+                Event::Ready(peer) => {
+                    assert!(self.events.is_empty(), "Ready after other events");
+                    assert!(self.ours.is_compatible_with(peer.socket_type));
+                    assert_eq!(peer.mechanism, MechanismName::NULL);
+                    assert_ne!(peer.identity.as_deref(), Some(&b""[..]), "empty identity");
+                }
+                Event::Message(msg) => {
+                    assert!(!self.events.is_empty(), "message before Ready");
+                    let cost = msg.byte_len() + msg.len() * FRAME_BOOKKEEPING;
+                    assert!(!msg.is_empty() && cost as u64 <= self.max_msg_size);
+                }
+                Event::Subscribe(_) | Event::Cancel(_) => {
+                    assert!(!self.events.is_empty(), "subscription before Ready");
+                }
+            }
+            self.events.push(event);
+        }
+    }
+
+    fn check_state(&self) {
+        let conn = &self.conn;
+        assert!(
+            self.tx_taken + conn.pending_transmit() <= self.tx_budget,
+            "{} octets queued or sent, only {} accounted for",
+            self.tx_taken + conn.pending_transmit(),
+            self.tx_budget
+        );
+        if self.closed.is_some() {
+            assert!(!conn.is_ready() && conn.peer().is_none());
+            assert_eq!(
+                conn.poll_timeout(),
+                None,
+                "a closed connection keeps a deadline"
+            );
+            assert!(
+                conn.pending_transmit() <= MAX_ERROR_FRAME,
+                "close kept traffic"
+            );
+        }
+        if let Some(peer) = conn.peer() {
+            assert!(conn.is_ready());
+            assert!(
+                matches!(self.events.first(), Some(Event::Ready(p)) if p == peer),
+                "ready without a matching Ready event"
+            );
+        }
+    }
+
+    /// After a valid greeting and READY: ready with exactly the announced peer, unless the
+    /// READY is above our size limit.
+    fn check_handshake(&self, controls: &ConnectionControls) {
+        let peer = controls.peer();
+        let metadata = wire::peer_metadata(peer);
+        let ready = Command::Ready(metadata.clone()).to_bytes().len() as u64;
+        if ready > MAX_HANDSHAKE_COMMAND.min(self.max_msg_size) {
+            assert!(
+                matches!(
+                    self.closed,
+                    Some(ConnectionError::Frame(FrameError::TooLarge { .. }))
+                ),
+                "oversized READY: {:?}",
+                self.closed
+            );
+            return;
+        }
+        let expected = PeerInfo {
+            socket_type: peer,
+            identity: metadata.identity().cloned(),
+            version: ZmtpVersion::negotiate(3, controls.peer_minor),
+            mechanism: MechanismName::NULL,
+            metadata,
+        };
+        assert!(self.conn.is_ready(), "handshake failed: {:?}", self.closed);
+        assert_eq!(self.events, [Event::Ready(expected)]);
+    }
+
+    /// The events after Ready are those the post-handshake stream describes.
+    fn check_traffic(&self, stream: &[u8]) {
+        let (expected, clean) = expected_events(stream, self.ours);
+        let actual = &self.events[1..];
+        if self.closed.is_none() {
+            assert!(clean, "a protocol error in the stream went unnoticed");
+            assert_eq!(actual, expected, "events differ from the stream");
+        } else {
+            assert!(
+                expected.starts_with(actual),
+                "events differ from the stream: {actual:?}, expected a prefix of {expected:?}"
+            );
+        }
+    }
+}
+
+/// What a correct connection reports for traffic octets: the events of every complete
+/// message and subscription command, and whether the octets are free of protocol errors.
+fn expected_events(stream: &[u8], ours: SocketType) -> (Vec<Event>, bool) {
+    // PUB and XPUB read single-frame messages starting with 0x01/0x00 as ZMTP 3.0
+    // subscriptions (`classify` in connection.rs).
+    let publisher = matches!(ours, SocketType::Pub | SocketType::XPub);
+    let mut buf = BytesMut::from(stream);
+    let mut decoder = FrameDecoder::new();
+    let mut events = Vec::new();
+    let mut partial = Msg::new();
+    loop {
+        let frame = match decoder.decode(&mut buf, u64::MAX) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return (events, true),
+            Err(_) => return (events, false),
+        };
+        match frame.kind {
+            FrameKind::Message { more } => {
+                partial.push_back(frame.body);
+                if !more {
+                    let msg = mem::take(&mut partial);
+                    let body = &msg.frames()[0];
+                    events.push(match body.first() {
+                        Some(1) if publisher && msg.len() == 1 => Event::Subscribe(body.slice(1..)),
+                        Some(0) if publisher && msg.len() == 1 => Event::Cancel(body.slice(1..)),
+                        _ => Event::Message(msg),
+                    });
+                }
+            }
+            FrameKind::Command => match Command::parse(frame.body) {
+                Ok(Command::Subscribe(prefix)) => events.push(Event::Subscribe(prefix)),
+                Ok(Command::Cancel(prefix)) => events.push(Event::Cancel(prefix)),
+                Ok(Command::Ping { .. } | Command::Pong(_) | Command::Other(_)) => {}
+                Ok(Command::Ready(_) | Command::Error(_)) | Err(_) => return (events, false),
+            },
+        }
+    }
+}
+
+/// Checks that what we transmit is a ZMTP stream: our NULL greeting, then frames whose
+/// commands parse.
+#[derive(Default)]
+struct Output {
+    greeting: GreetingDecoder,
+    greeted: bool,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+}
+
+impl Output {
+    fn push(&mut self, mut chunk: &[u8]) {
+        if !self.greeted {
+            let (used, greeting) = self.greeting.feed(chunk).expect("we sent a bad greeting");
+            chunk = &chunk[used..];
+            let Some(greeting) = greeting else {
+                return;
+            };
+            assert_eq!(greeting, Greeting::new(MechanismName::NULL, false));
+            self.greeted = true;
+        }
+        self.buf.extend_from_slice(chunk);
+        while let Some(frame) = self
+            .decoder
+            .decode(&mut self.buf, u64::MAX)
+            .expect("bad frame")
+        {
+            if frame.kind == FrameKind::Command {
+                Command::parse(frame.body).expect("we sent a malformed command");
+            }
+        }
+    }
+
+    /// Whether the octets so far end after the greeting, at a frame boundary.
+    fn at_boundary(&self) -> bool {
+        self.cut().is_none()
+    }
+
+    /// Where the octets so far stop, unless after the greeting at a frame boundary.
+    fn cut(&self) -> Option<&'static str> {
+        if !self.greeted {
+            Some("before the end of our greeting")
+        } else if !self.decoder.at_boundary(&self.buf) {
+            Some("inside a frame")
+        } else {
+            None
+        }
+    }
+}

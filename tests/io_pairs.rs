@@ -1,0 +1,233 @@
+//! Every compatible socket pair over real TCP and IPC on loopback, in both bind/connect
+//! arrangements, multipart messages included.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use zmq_sansio::Msg;
+use zmq_sansio::io::Socket;
+use zmq_sansio::proto::SocketType;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn m(frames: &[&str]) -> Msg {
+    Msg::from_frames(frames.iter().map(|f| Bytes::copy_from_slice(f.as_bytes())))
+}
+
+fn socket(socket_type: SocketType) -> Socket {
+    Socket::builder(socket_type)
+        .linger(Duration::from_millis(200))
+        .build()
+        .unwrap()
+}
+
+/// The transports to try: TCP on an ephemeral loopback port, and a fresh IPC path.
+fn endpoints(tag: &str) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("zmq-sansio-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    vec![
+        "tcp://127.0.0.1:*".to_owned(),
+        format!("ipc://{}", dir.join("sock").display()),
+    ]
+}
+
+/// `a` and `b` connected over `endpoint`, `a` binding when `a_binds`.
+async fn connected(
+    a: SocketType,
+    b: SocketType,
+    endpoint: &str,
+    a_binds: bool,
+) -> (Socket, Socket) {
+    let (a, b) = (socket(a), socket(b));
+    let (binder, connector) = if a_binds { (&a, &b) } else { (&b, &a) };
+    let bound = binder.bind(endpoint).unwrap();
+    connector.connect(&bound).unwrap();
+    let ready = async {
+        a.wait_for_peers(1).await;
+        b.wait_for_peers(1).await;
+    };
+    smol::future::or(ready, async {
+        smol::Timer::after(PATIENCE).await;
+        panic!("no handshake over {endpoint}");
+    })
+    .await;
+    (a, b)
+}
+
+async fn recv(socket: &Socket) -> Msg {
+    socket
+        .recv_timeout(PATIENCE)
+        .await
+        .expect("message within the patience window")
+}
+
+fn both_arrangements(
+    tag: &str,
+    test: impl Fn(String, bool) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+) {
+    for endpoint in endpoints(tag) {
+        for a_binds in [true, false] {
+            smol::block_on(test(endpoint.clone(), a_binds));
+        }
+    }
+}
+
+#[test]
+fn req_rep() {
+    both_arrangements("req-rep", |endpoint, a_binds| {
+        Box::pin(async move {
+            let (req, rep) = connected(SocketType::Req, SocketType::Rep, &endpoint, a_binds).await;
+            for i in 0..3 {
+                req.send(m(&["hello", &i.to_string()])).await.unwrap();
+                let request = recv(&rep).await;
+                assert_eq!(request, m(&["hello", &i.to_string()]));
+                rep.send(m(&["world", &i.to_string()])).await.unwrap();
+                assert_eq!(recv(&req).await, m(&["world", &i.to_string()]));
+            }
+            req.close().await;
+            rep.close().await;
+        })
+    });
+}
+
+#[test]
+fn req_router_and_dealer_rep_and_dealer_router() {
+    both_arrangements("reqrouter", |endpoint, a_binds| {
+        Box::pin(async move {
+            let (req, router) =
+                connected(SocketType::Req, SocketType::Router, &endpoint, a_binds).await;
+            req.send("q").await.unwrap();
+            let got = recv(&router).await;
+            assert_eq!(&got.frames()[1..], m(&["", "q"]).frames());
+            router
+                .send(Msg::from_frames([
+                    got.frames()[0].clone(),
+                    Bytes::new(),
+                    Bytes::from_static(b"a"),
+                ]))
+                .await
+                .unwrap();
+            assert_eq!(recv(&req).await, m(&["a"]));
+            req.close().await;
+            router.close().await;
+
+            let (dealer, rep) =
+                connected(SocketType::Dealer, SocketType::Rep, &endpoint, a_binds).await;
+            dealer.send(m(&["", "q"])).await.unwrap();
+            assert_eq!(recv(&rep).await, m(&["q"]));
+            rep.send("a").await.unwrap();
+            assert_eq!(recv(&dealer).await, m(&["", "a"]));
+            dealer.close().await;
+            rep.close().await;
+
+            let (dealer, router) =
+                connected(SocketType::Dealer, SocketType::Router, &endpoint, a_binds).await;
+            dealer.send(m(&["x", "y"])).await.unwrap();
+            let got = recv(&router).await;
+            assert_eq!(&got.frames()[1..], m(&["x", "y"]).frames());
+            router
+                .send(Msg::from_frames([
+                    got.frames()[0].clone(),
+                    Bytes::from_static(b"z"),
+                ]))
+                .await
+                .unwrap();
+            assert_eq!(recv(&dealer).await, m(&["z"]));
+            dealer.close().await;
+            router.close().await;
+        })
+    });
+}
+
+#[test]
+fn pub_sub_and_xpub_xsub() {
+    both_arrangements("pubsub", |endpoint, a_binds| {
+        Box::pin(async move {
+            let (publisher, sub) =
+                connected(SocketType::Pub, SocketType::Sub, &endpoint, a_binds).await;
+            sub.subscribe("news").unwrap();
+            // Subscriptions travel asynchronously: publish until one arrives.
+            let first = loop {
+                publisher.send(m(&["news", "probe"])).await.unwrap();
+                if let Ok(msg) = sub.recv_timeout(Duration::from_millis(20)).await {
+                    break msg;
+                }
+            };
+            assert_eq!(first, m(&["news", "probe"]));
+            while sub.recv_timeout(Duration::from_millis(50)).await.is_ok() {}
+            publisher.send(m(&["weather", "x"])).await.unwrap();
+            publisher.send(m(&["news", "real"])).await.unwrap();
+            assert_eq!(recv(&sub).await, m(&["news", "real"]));
+            publisher.close().await;
+            sub.close().await;
+
+            let (xpub, xsub) =
+                connected(SocketType::XPub, SocketType::XSub, &endpoint, a_binds).await;
+            xsub.send(Msg::from(&b"\x01t"[..])).await.unwrap();
+            assert_eq!(recv(&xpub).await, Msg::from(&b"\x01t"[..]));
+            xpub.send(m(&["t1"])).await.unwrap();
+            assert_eq!(recv(&xsub).await, m(&["t1"]));
+            xsub.send(m(&["upstream"])).await.unwrap();
+            assert_eq!(recv(&xpub).await, m(&["upstream"]));
+            xpub.close().await;
+            xsub.close().await;
+        })
+    });
+}
+
+#[test]
+fn push_pull_and_pair() {
+    both_arrangements("pushpull", |endpoint, a_binds| {
+        Box::pin(async move {
+            let (push, pull) =
+                connected(SocketType::Push, SocketType::Pull, &endpoint, a_binds).await;
+            let big = Bytes::from(vec![0x5Au8; 1 << 20]);
+            push.send(Msg::from_frames([Bytes::from_static(b"big"), big.clone()]))
+                .await
+                .unwrap();
+            push.send(Msg::from(Bytes::new())).await.unwrap();
+            let got = recv(&pull).await;
+            assert_eq!(got.frames()[1], big);
+            assert_eq!(recv(&pull).await, Msg::from(Bytes::new()));
+            push.close().await;
+            pull.close().await;
+
+            let (a, b) = connected(SocketType::Pair, SocketType::Pair, &endpoint, a_binds).await;
+            a.send(m(&["ping", "1"])).await.unwrap();
+            assert_eq!(recv(&b).await, m(&["ping", "1"]));
+            b.send(m(&["pong"])).await.unwrap();
+            assert_eq!(recv(&a).await, m(&["pong"]));
+            a.close().await;
+            b.close().await;
+        })
+    });
+}
+
+#[test]
+fn many_messages_keep_order_under_load() {
+    smol::block_on(async {
+        let (push, pull) = connected(
+            SocketType::Push,
+            SocketType::Pull,
+            "tcp://127.0.0.1:*",
+            true,
+        )
+        .await;
+        let sender = async {
+            for i in 0..20_000u32 {
+                push.send(Msg::from(i.to_be_bytes().to_vec()))
+                    .await
+                    .unwrap();
+            }
+        };
+        let receiver = async {
+            for i in 0..20_000u32 {
+                let msg = recv(&pull).await;
+                assert_eq!(&msg.frames()[0][..], &i.to_be_bytes()[..]);
+            }
+        };
+        smol::future::zip(sender, receiver).await;
+        push.close().await;
+        pull.close().await;
+    });
+}
