@@ -1,0 +1,2 @@
+//! Placeholder replaced by the trie benchmark.
+fn main() {}
