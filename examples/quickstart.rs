@@ -1,94 +1,121 @@
-//! Two ZMTP connections talking to each other entirely in memory: no sockets, no runtime,
-//! no clock but the `Instant`s we pass in. Prints every octet batch and event that flows.
+//! The whole high-level API in one process, on ephemeral loopback ports: publish/subscribe,
+//! request/reply, push/pull and pair. Prints what flows, then exits.
 //!
-//! Run with `cargo run --example quickstart`.
+//! Run with `cargo run --example quickstart` (add `RUST_LOG=debug` to see the sockets work).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use zmq_sansio::Msg;
-use zmq_sansio::proto::{Config, Connection, Event, HeartbeatConfig, Role, SocketType};
+use serde::{Deserialize, Serialize};
+use zmq_sansio::easy::{
+    Error, PPPuller, PPPusher, PairClient, PairServer, Payload, Publisher, RRClient, RRServer,
+    Subscriber,
+};
 
-fn pump(name: &str, from: &mut Connection, to: &mut Connection, now: Instant) -> usize {
-    let mut moved = 0;
-    while let Some(chunk) = from.poll_transmit() {
-        println!("{name:>6} → {:>5} octets: {}", chunk.len(), preview(&chunk));
-        to.handle_input(&chunk, now).expect("both sides speak ZMTP");
-        moved += chunk.len();
-    }
-    moved
+#[derive(Debug, Serialize, Deserialize)]
+struct Reading {
+    city: String,
+    celsius: f64,
 }
 
-fn preview(bytes: &[u8]) -> String {
-    let shown = &bytes[..bytes.len().min(48)];
-    let text = shown.escape_ascii().to_string();
-    if bytes.len() > shown.len() {
-        format!("{text}…")
-    } else {
-        text
-    }
+fn main() -> Result<(), Error> {
+    env_logger::init();
+    smol::block_on(async {
+        publish_subscribe().await?;
+        request_reply().await?;
+        push_pull().await?;
+        pair().await?;
+        println!("done");
+        Ok(())
+    })
 }
 
-fn report(name: &str, conn: &mut Connection) {
-    while let Some(event) = conn.poll_event() {
-        match event {
-            Event::Ready(peer) => println!(
-                "{name:>6} ready: peer is {} over {} ({} mechanism)",
-                peer.socket_type, peer.version, peer.mechanism
-            ),
-            Event::Message(msg) => println!("{name:>6} received {msg:?}"),
-            other => println!("{name:>6} event {other:?}"),
-        }
-    }
-}
+async fn publish_subscribe() -> Result<(), Error> {
+    println!("== publish / subscribe");
+    let publisher = Publisher::bind("tcp://127.0.0.1:*")?;
+    let weather = Subscriber::connect(publisher.endpoint(), 1000)?;
+    let alerts = Subscriber::connect(publisher.endpoint(), 10001)?;
+    publisher.wait_for_subscribers(2).await;
 
-fn main() {
-    let t0 = Instant::now();
-    let mut dealer_config = Config::new(SocketType::Dealer);
-    dealer_config
-        .set_identity("client-1")
-        .expect("a valid identity");
-    dealer_config.heartbeat = HeartbeatConfig {
-        interval: Some(Duration::from_secs(1)),
-        ttl: Some(Duration::from_secs(3)),
-        timeout: None,
+    publisher.publish("Hi there!").await?;
+    let reading = Reading {
+        city: "Zürich".into(),
+        celsius: 21.5,
     };
-    let mut dealer = Connection::new(dealer_config, Role::Client, t0);
-    let mut router = Connection::new(Config::new(SocketType::Router), Role::Server, t0);
+    publisher.publish_json(&reading).await?;
+    publisher.publish_to(10001, "storm warning").await?;
 
-    println!("-- greeting and NULL handshake");
-    while pump("dealer", &mut dealer, &mut router, t0)
-        + pump("router", &mut router, &mut dealer, t0)
-        > 0
-    {}
-    report("dealer", &mut dealer);
-    report("router", &mut router);
-
-    println!("-- a multipart message each way");
-    dealer
-        .send(&Msg::from_frames(["", "hello from the dealer"]))
-        .expect("ready");
-    pump("dealer", &mut dealer, &mut router, t0);
-    report("router", &mut router);
-    router
-        .send(&Msg::from_frames(["", "hello back"]))
-        .expect("ready");
-    pump("router", &mut router, &mut dealer, t0);
-    report("dealer", &mut dealer);
-
-    println!("-- one second later (virtual time): a heartbeat");
-    let t1 = t0 + Duration::from_secs(1);
-    dealer.handle_timeout(t1).expect("PING is due");
-    pump("dealer", &mut dealer, &mut router, t1);
-    pump("router", &mut router, &mut dealer, t1);
-
-    println!("-- then silence: the dealer gives up after its heartbeat timeout");
-    while let Some(deadline) = dealer.poll_timeout() {
-        match dealer.handle_timeout(deadline) {
-            Ok(()) => while dealer.poll_transmit().is_some() {},
-            Err(err) => {
-                println!("dealer closed at t0+{:?}: {err}", deadline - t0);
-                break;
-            }
+    for _ in 0..2 {
+        match weather.subscribe().await? {
+            Payload::Text(text) => println!("subscriber 1000 got text: {text}"),
+            Payload::Json(value) => println!("subscriber 1000 got json: {value}"),
         }
     }
+    // Id 10001 starts with 1000, yet only its own subscriber sees it.
+    println!("subscriber 10001 got: {:?}", alerts.subscribe().await?);
+    publisher.close().await;
+    weather.close().await;
+    alerts.close().await;
+    Ok(())
+}
+
+async fn request_reply() -> Result<(), Error> {
+    println!("== request / reply");
+    let server = RRServer::bind("tcp://127.0.0.1:*")?.with_handler(|request: String| async move {
+        if request == "fail" {
+            Err(format!("cannot handle {request:?}"))
+        } else {
+            Ok(format!("Echo: {request}"))
+        }
+    });
+    let client = RRClient::connect(server.endpoint())?.with_timeout(Duration::from_secs(5));
+    let stop = server.stop_handle();
+    let serving = smol::spawn(async move { server.run().await });
+    for request in ["Hello", "fail", "World"] {
+        println!(
+            "request {request:?} -> reply {:?}",
+            client.request_text(request).await?
+        );
+    }
+    stop.stop();
+    serving.await?;
+    client.close().await;
+    Ok(())
+}
+
+async fn push_pull() -> Result<(), Error> {
+    println!("== push / pull");
+    let pusher = PPPusher::bind("tcp://127.0.0.1:*")?;
+    let pullers = [
+        PPPuller::connect(pusher.endpoint())?,
+        PPPuller::connect(pusher.endpoint())?,
+    ];
+    pusher.wait_for_pullers(2).await;
+    for i in 1..=4 {
+        pusher.push(format!("task {i}")).await?;
+    }
+    for (n, puller) in pullers.iter().enumerate() {
+        for _ in 0..2 {
+            let task = puller.pull().await?;
+            println!(
+                "puller {n} took {:?}",
+                String::from_utf8_lossy(&task.frames()[0])
+            );
+        }
+    }
+    pusher.close().await;
+    Ok(())
+}
+
+async fn pair() -> Result<(), Error> {
+    println!("== pair");
+    let server =
+        PairServer::bind("tcp://127.0.0.1:*")?.with_handler(|msg: String| msg.to_uppercase());
+    let client = PairClient::connect(server.endpoint())?;
+    let stop = server.stop_handle();
+    let serving = smol::spawn(async move { server.run().await });
+    println!("pair answer: {:?}", client.request_text("ping").await?);
+    stop.stop();
+    serving.await?;
+    client.close().await;
+    Ok(())
 }

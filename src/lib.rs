@@ -13,6 +13,7 @@
 //! | [`proto`] | one peer: greeting, framing, commands, security mechanism, heartbeats ([`proto::Connection`]) |
 //! | [`pattern`] | one socket: REQ/REP lockstep, ROUTER addressing, PUB/SUB filtering, PUSH/PULL, PAIR, HWMs ([`pattern::Socket`]) |
 //! | [`io`] | sockets over TCP and IPC on any executor ([`io::Socket`]; feature `io`, default) |
+//! | [`easy`] | the Python `zmq_async` classes: `Publisher`, `Subscriber`, `RRServer`, … (feature `easy`, default) |
 //! | [`sim`] | whole topologies of sockets in memory, under virtual time ([`sim::Network`]) |
 //! | [`Msg`] | a multipart message whose frames are cheap-to-clone [`bytes::Bytes`] |
 //!
@@ -48,6 +49,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "easy")]
+pub mod easy;
 mod endpoint;
 #[cfg(feature = "io")]
 pub mod io;

@@ -204,11 +204,13 @@ impl Socket {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        self.ensure_open()?;
         let peer = self.shared().with(|inner| {
+            if inner.closing {
+                return Err(Error::Closed);
+            }
             let now = Instant::now();
             let peer = if we_connected {
-                let peer = inner.machine.add_peer()?;
+                let peer = inner.machine.add_peer().map_err(Error::Attach)?;
                 inner.machine.open(peer, now);
                 peer
             } else {
@@ -220,7 +222,7 @@ impl Socket {
                 ..PeerTask::default()
             };
             inner.peers.insert(peer, task);
-            Ok::<_, pattern::AttachError>(peer)
+            Ok(peer)
         })?;
         spawn_connection(self.shared(), peer, stream);
         Ok(())
@@ -332,6 +334,11 @@ impl Socket {
                     .is_some_and(|c| c.is_ready())
             })
             .count()
+    }
+
+    /// PUB/XPUB: peers that hold at least one subscription right now.
+    pub fn subscribed_peers(&self) -> usize {
+        self.shared().lock().machine.pattern().subscribed_peers()
     }
 
     /// Waits until at least `count` peers have a completed handshake (useful before the

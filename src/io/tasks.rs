@@ -90,15 +90,21 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
                 None => break,
                 Some(Ok(stream)) => {
                     let peer = shared.with(|inner| {
+                        if inner.closing || inner.endpoints.get(&id).is_none_or(|task| task.stop) {
+                            return None; // unbound or closing meanwhile: refuse the newcomer
+                        }
                         let peer = inner.machine.accept(Instant::now());
                         let task = PeerTask {
                             listener: Some(id),
                             ..PeerTask::default()
                         };
                         inner.peers.insert(peer, task);
-                        peer
+                        Some(peer)
                     });
-                    spawn_connection(&shared, peer, stream);
+                    match peer {
+                        Some(peer) => spawn_connection(&shared, peer, stream),
+                        None => break,
+                    }
                 }
                 Some(Err(err)) => {
                     // Typically out of file descriptors: pause instead of spinning.
@@ -182,11 +188,19 @@ pub(crate) fn spawn_connector(
             match attempt {
                 None => break,
                 Some(Ok(stream)) => {
-                    let handshakes_before = shared.with(|inner| {
+                    // Registered under the lock that `close` and `disconnect` take, so a
+                    // connection made while they run is dropped instead of escaping them.
+                    let registered = shared.with(|inner| {
+                        if inner.closed || inner.endpoints.get(&id).is_none_or(|task| task.stop) {
+                            return None;
+                        }
                         inner.machine.open(peer, Instant::now());
                         inner.peers.insert(peer, PeerTask::default());
-                        inner.handshakes
+                        Some(inner.handshakes)
                     });
+                    let Some(handshakes_before) = registered else {
+                        break;
+                    };
                     if let Ended::Stopped = run_connection(&shared, peer, stream).await {
                         break;
                     }

@@ -250,6 +250,11 @@ trait Behavior: fmt::Debug + Send {
         _prefix: &[u8],
         _subscribe: bool,
     ) -> Result<(), SendError>;
+
+    /// Peers holding at least one subscription (publishers only).
+    fn subscribed_peers(&self) -> usize {
+        0
+    }
 }
 
 /// One socket type's semantics over its peers, with no IO. Build with [`Pattern::new`].
@@ -368,6 +373,11 @@ impl Pattern {
     /// Queue sizes of `peer`.
     pub fn stats(&self, peer: PeerId) -> Option<QueueStats> {
         self.pipes.stats(peer)
+    }
+
+    /// PUB/XPUB: peers holding at least one subscription (0 for other types).
+    pub fn subscribed_peers(&self) -> usize {
+        self.behavior.subscribed_peers()
     }
 
     /// Number of attached peers.

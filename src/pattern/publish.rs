@@ -168,4 +168,11 @@ impl Behavior for Publish {
     fn subscription(&mut self, _: &mut Pipes, _: &[u8], _: bool) -> Result<(), SendError> {
         Err(not_supported(self.socket_type))
     }
+
+    fn subscribed_peers(&self) -> usize {
+        self.held
+            .values()
+            .filter(|(prefixes, _)| !prefixes.is_empty())
+            .count()
+    }
 }

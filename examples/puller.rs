@@ -1,0 +1,44 @@
+//! Connects to a pusher and prints each message it takes.
+//!
+//! `cargo run --example puller -- --host localhost --port 5558 --count 3`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use clap::Parser;
+use zmq_sansio::easy::{Error, PPPuller};
+
+#[derive(Parser)]
+#[command(about = "Pull messages and print them")]
+struct Args {
+    /// Host of the pusher.
+    #[arg(long, default_value = "localhost")]
+    host: String,
+    /// Port of the pusher.
+    #[arg(long)]
+    port: u16,
+    /// Exit after this many messages (default: run forever).
+    #[arg(long)]
+    count: Option<u64>,
+}
+
+fn main() -> Result<(), Error> {
+    env_logger::init();
+    let args = Args::parse();
+    let taken = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&taken);
+    let puller = PPPuller::new(&args.host, args.port)?;
+    let stop = puller.stop_handle();
+    let count = args.count;
+    let puller = puller.with_handler(move |msg: String| {
+        println!("{msg}");
+        if count.is_some_and(|count| counter.fetch_add(1, Ordering::SeqCst) + 1 >= count) {
+            stop.stop();
+        }
+    });
+    smol::block_on(async {
+        puller.run().await?;
+        puller.close().await;
+        Ok(())
+    })
+}

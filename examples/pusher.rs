@@ -1,0 +1,33 @@
+//! Binds, pushes each MSG to the connected pullers, waits until they have taken them all,
+//! and exits.
+//!
+//! `cargo run --example pusher -- --port 5558 task-1 task-2 task-3`
+
+use clap::Parser;
+use zmq_sansio::easy::{Error, PPPusher};
+
+#[derive(Parser)]
+#[command(about = "Push messages to pullers")]
+struct Args {
+    /// TCP port to bind on every interface.
+    #[arg(long)]
+    port: u16,
+    /// The messages.
+    #[arg(required = true)]
+    messages: Vec<String>,
+}
+
+fn main() -> Result<(), Error> {
+    env_logger::init();
+    let args = Args::parse();
+    smol::block_on(async {
+        let pusher = PPPusher::new("*", args.port)?;
+        for message in args.messages {
+            // Waits for a puller when none is connected yet.
+            pusher.push(message).await?;
+        }
+        // Closing delivers everything queued before it returns (within the linger time).
+        pusher.close().await;
+        Ok(())
+    })
+}

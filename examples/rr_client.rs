@@ -1,0 +1,49 @@
+//! Sends each MSG as a request and prints each reply on its own line.
+//!
+//! `cargo run --example rr_client -- --host localhost --port 5557 --timeout-ms 2000 hello world`
+
+use std::time::Duration;
+
+use clap::Parser;
+use zmq_sansio::easy::{Error, RRClient};
+
+#[derive(Parser)]
+#[command(about = "Send requests and print the replies")]
+struct Args {
+    /// Host of the server.
+    #[arg(long, default_value = "localhost")]
+    host: String,
+    /// Port of the server.
+    #[arg(long)]
+    port: u16,
+    /// Give up on a reply after this long (default: wait forever).
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// Resend a request this many times when no reply comes in time.
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
+    /// Text encoding (a WHATWG label).
+    #[arg(long, default_value = "utf-8")]
+    coding: String,
+    /// The requests.
+    #[arg(required = true)]
+    messages: Vec<String>,
+}
+
+fn main() -> Result<(), Error> {
+    env_logger::init();
+    let args = Args::parse();
+    smol::block_on(async {
+        let mut client = RRClient::new(&args.host, args.port)?
+            .with_coding(&args.coding)?
+            .with_retries(args.retries);
+        if let Some(ms) = args.timeout_ms {
+            client = client.with_timeout(Duration::from_millis(ms));
+        }
+        for message in &args.messages {
+            println!("{}", client.request_text(message).await?);
+        }
+        client.close().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,105 @@
+//! The Python `zmq_async` module in Rust: the same eight classes, the same bytes on the wire.
+//!
+//! | Python (`zmq_async`) | Rust (`zmq_sansio::easy`) | pattern |
+//! |---|---|---|
+//! | `Publisher(port, coding='utf-8', msgid=1000)` | [`Publisher::new`]`(port)?`[`.with_coding`](Publisher::with_coding)`("utf-8")?`[`.with_msgid`](Publisher::with_msgid)`(1000)` | PUB |
+//! | `await pub.publish("hi")` | [`publisher.publish("hi").await`](Publisher::publish) | |
+//! | `await pub.publish(obj, msgtype="json")` | [`publisher.publish_json(&obj).await`](Publisher::publish_json) | |
+//! | `await pub.publish(x, msgid=7)` | [`publish_to(7, x)`](Publisher::publish_to) / [`publish_json_to`](Publisher::publish_json_to) | |
+//! | `Subscriber(host, ports, msgid, coding)` | [`Subscriber::new`]`(host, &ports, msgid)?` | SUB |
+//! | `sub.addPort(port)` | [`subscriber.add_port(port)`](Subscriber::add_port) | |
+//! | `await sub.subscribe()` → `str` or `dict` | [`subscriber.subscribe().await`](Subscriber::subscribe) → [`Payload`], or [`subscribe_as::<T>()`](Subscriber::subscribe_as) | |
+//! | `RRServer(port, handler)` + `await server.run()` | [`RRServer::new`]`(port)?`[`.with_handler(h)`](RRServer::with_handler) + [`run().await`](RRServer::run) | REP |
+//! | `RRClient(host, port)` + `await client.request(b"x")` | [`RRClient::new`]`(host, port)?` + [`request("x").await`](RRClient::request) | REQ |
+//! | `PPPusher(host, port)` + `await pusher.push(b"x")` | [`PPPusher::new`]`(host, port)?` + [`push("x").await`](PPPusher::push) | PUSH |
+//! | `PPPuller(host, port, handler)` + `await puller.run()` | [`PPPuller::new`]`(host, port)?`[`.with_handler(h)`](PPPuller::with_handler) + [`run().await`](PPPuller::run) | PULL |
+//! | `PairClient(host, port)` + `await client.request(b"x")` | [`PairClient::new`]`(host, port)?` + [`request("x").await`](PairClient::request) | PAIR |
+//! | `PairServer(port, handler)` + `await server.run()` | [`PairServer::new`]`(port)?`[`.with_handler(h)`](PairServer::with_handler) + [`run().await`](PairServer::run) | PAIR |
+//!
+//! Where the original has defects, this one does not copy them: a subscriber asking for id
+//! 1000 does not also receive 10001; `PairServer` handlers receive the message; only the
+//! server of a pair binds; handlers that fail are answered instead of leaving the client
+//! hanging; servers can be stopped ([`StopHandle`]); clients can time out and retry.
+//!
+//! Handlers are plain or async closures; they take the request as `String` (decoded with the
+//! server's `coding`), `Bytes`, `Vec<u8>` or [`Msg`](crate::Msg), and return text, octets, a
+//! `Msg`, `()` or a `Result` of those.
+//!
+//! Every class closes its socket when dropped (delivering queued messages for up to the
+//! socket's linger time) and has an explicit async `close()`. Logging goes through the
+//! [`log`] facade.
+
+mod coding;
+mod framing;
+mod handler;
+mod pair;
+mod pipeline;
+mod pubsub;
+mod reqrep;
+mod stop;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub use coding::Coding;
+pub use framing::{DEFAULT_MSGID, MalformedMessage, Payload, to_python_json};
+pub use handler::{ERROR_REPLY_PREFIX, FromRequest, Handler, IntoReply, error_reply_reason};
+pub use pair::{PairClient, PairServer};
+pub use pipeline::{PPPuller, PPPusher};
+pub use pubsub::{Publisher, Subscriber};
+pub use reqrep::{RRClient, RRServer};
+pub use stop::StopHandle;
+
+/// What can go wrong in the high-level API.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The socket layer failed (endpoint, transport, closed socket …).
+    #[error(transparent)]
+    Socket(#[from] crate::io::Error),
+    /// `coding` names no known encoding.
+    #[error(
+        "unknown coding {0:?}: expected a WHATWG encoding label such as utf-8, gbk, gb18030, big5 or shift_jis"
+    )]
+    UnknownCoding(String),
+    /// Text has characters the encoding cannot represent.
+    #[error("text cannot be encoded as {coding}")]
+    Unencodable {
+        /// The encoding.
+        coding: &'static str,
+    },
+    /// Octets are not valid in the encoding.
+    #[error("message is not valid {coding}")]
+    Undecodable {
+        /// The encoding.
+        coding: &'static str,
+    },
+    /// A received message does not follow the `"<msgid> <msgtype> <body>"` framing.
+    #[error("malformed message: {0}")]
+    Malformed(#[from] MalformedMessage),
+    /// JSON could not be written or read as the requested type.
+    #[error("JSON: {0}")]
+    Json(String),
+    /// No reply came in time, after every attempt.
+    #[error("no reply after {attempts} attempt(s) of {timeout:?} each")]
+    NoReply {
+        /// Requests sent.
+        attempts: u32,
+        /// Wait per attempt.
+        timeout: Duration,
+    },
+}
+
+/// `tcp://*:port`: every interface, as the Python module binds.
+fn tcp_any(port: u16) -> String {
+    format!("tcp://*:{port}")
+}
+
+/// `tcp://host:port`, with IPv6 literals bracketed.
+fn tcp_host(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("tcp://[{host}]:{port}")
+    } else {
+        format!("tcp://{host}:{port}")
+    }
+}
