@@ -1,0 +1,114 @@
+"""Runs one role of the Python `zmq_async` module for tests/pyzmq_easy.rs.
+
+Usage: peer.py ROLE PORT [ARGS...]. Prints `READY` once its socket exists, then one line
+per event; the Rust test reads stdout and kills the process when done."""
+
+import asyncio
+import json
+import sys
+
+import zmq
+
+from zmq_async import PairServer, PPPuller, PPPusher, Publisher, RRClient, RRServer, Subscriber
+
+# The payloads both publishers send in the byte-for-byte comparison.
+FIXED_TEXT = "Hi there! é"
+FIXED_JSON = {"data": 42, "name": "né 😀", "f": 1e16, "g": 0.1, "l": [1, 2.5, None, True], "e": {}}
+
+
+def say(*parts):
+    print(*parts, flush=True)
+
+
+async def publisher(port, msgid):
+    pub = Publisher(port, msgid=int(msgid))
+    say("READY")
+    seq = 0
+    while True:  # until killed: subscribers join whenever they like
+        await pub.publish(f"hello {seq}")
+        await pub.publish({"seq": seq, "name": "né"}, msgtype="json")
+        await pub.publish("other id", msgid=int(msgid) * 10 + 1)
+        seq += 1
+        await asyncio.sleep(0.02)
+
+
+async def fixed_publisher(port):
+    pub = Publisher(port)
+    say("READY")
+    while True:
+        await pub.publish(FIXED_TEXT)
+        await pub.publish(FIXED_JSON, msgtype="json")
+        await asyncio.sleep(0.02)
+
+
+async def subscriber(port, msgid, count):
+    sub = Subscriber("127.0.0.1", [int(port)], int(msgid))
+    say("READY")
+    for _ in range(int(count)):
+        say(json.dumps(await sub.subscribe()))
+
+
+async def rr_server(port):
+    server = RRServer(port, handler=lambda m: b"py: " + m)
+    say("READY")
+    await server.run()
+
+
+async def rr_client(port, *messages):
+    client = RRClient("127.0.0.1", port)
+    say("READY")
+    for message in messages:
+        say((await client.request(message.encode())).decode())
+
+
+async def pusher(port, count):
+    push = PPPusher("*", port)
+    say("READY")
+    for i in range(int(count)):
+        await push.push(f"task {i}".encode())
+    await asyncio.sleep(3600)  # keep the socket until the test has its messages
+
+
+async def puller(port, count):
+    seen = []
+    done = asyncio.Event()
+
+    def handle(msg):
+        seen.append(msg.decode())
+        say(msg.decode())
+        if len(seen) >= int(count):
+            done.set()
+
+    pull = PPPuller("127.0.0.1", port, handle)
+    say("READY")
+    task = asyncio.ensure_future(pull.run())
+    await done.wait()
+    task.cancel()
+
+
+async def pair_server(port):
+    async def handler():
+        return b"py pair"
+
+    server = PairServer(port, handler)
+    say("READY")
+    await server.run()
+
+
+ROLES = {
+    "publisher": publisher,
+    "fixed_publisher": fixed_publisher,
+    "subscriber": subscriber,
+    "rr_server": rr_server,
+    "rr_client": rr_client,
+    "pusher": pusher,
+    "puller": puller,
+    "pair_server": pair_server,
+}
+
+if __name__ == "__main__":
+    role, *args = sys.argv[1:]
+    try:
+        asyncio.run(ROLES[role](*args))
+    finally:
+        zmq.asyncio.Context.instance().destroy(linger=0)
