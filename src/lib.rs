@@ -6,6 +6,35 @@
 //! never read a clock and never spawn a task, so they run the same under any executor, in a
 //! fuzzer, or in a deterministic in-memory test.
 //!
+//! # From Python's `zmq_async`
+//!
+//! The [`easy`] module is the Rust form of the Python `zmq_async` module, byte-compatible on
+//! the wire, so a Python `Publisher` and a Rust [`easy::Subscriber`] talk:
+//!
+//! | Python | Rust | socket |
+//! |---|---|---|
+//! | `Publisher(port, coding, msgid)`, `publish(msg, msgtype, msgid)` | [`easy::Publisher`]: `publish`, `publish_json`, `publish_to`, `publish_json_to` | PUB |
+//! | `Subscriber(host, ports, msgid, coding)`, `addPort`, `subscribe()` | [`easy::Subscriber`]: `add_port`, `subscribe`, `subscribe_as::<T>` | SUB |
+//! | `RRServer(port, handler)`, `run()` | [`easy::RRServer`]: `with_handler`, `run`, `stop_handle` | REP |
+//! | `RRClient(host, port)`, `request(msg)` | [`easy::RRClient`]: `request`, `with_timeout`, `with_retries` | REQ |
+//! | `PPPusher(host, port)`, `push(msg)` | [`easy::PPPusher`]: `push` | PUSH |
+//! | `PPPuller(host, port, handler)`, `run()` | [`easy::PPPuller`]: `with_handler`, `run`, `pull` | PULL |
+//! | `PairClient(host, port)`, `request(msg)` | [`easy::PairClient`]: `request` | PAIR |
+//! | `PairServer(port, handler)`, `run()` | [`easy::PairServer`]: `with_handler`, `run` | PAIR |
+//!
+//! ```
+//! # smol::block_on(async {
+//! use zmq_sansio::easy::{RRClient, RRServer};
+//!
+//! let server = RRServer::bind("tcp://127.0.0.1:*")?
+//!     .with_handler(|request: String| async move { format!("Echo: {request}") });
+//! let client = RRClient::connect(server.endpoint())?;
+//! let _serving = smol::spawn(async move { server.run().await });
+//! assert_eq!(client.request_text("hello").await?, "Echo: hello");
+//! # Ok::<(), zmq_sansio::easy::Error>(())
+//! # }).unwrap();
+//! ```
+//!
 //! # Layers
 //!
 //! | layer | what it does |

@@ -107,6 +107,20 @@ impl PairServer {
 }
 
 /// Talks to a [`PairServer`] (Python: `PairClient`, which bound as well; this one connects).
+///
+/// ```
+/// # smol::block_on(async {
+/// use std::time::Duration;
+/// use zmq_sansio::easy::{PairClient, PairServer};
+///
+/// let server = PairServer::bind("tcp://127.0.0.1:*")?; // echoes without a handler
+/// let client = PairClient::connect(server.endpoint())?.with_timeout(Duration::from_secs(5));
+/// let _serving = smol::spawn(async move { server.run().await });
+/// assert_eq!(client.request("hello").await?.frames()[0], "hello");
+/// client.close().await;
+/// # Ok::<(), zmq_sansio::easy::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct PairClient {
     socket: Socket,
