@@ -181,10 +181,12 @@ impl Drop for TaskGuard {
         let wakeups = {
             let mut inner = self.0.lock();
             inner.tasks -= 1;
+            // Uncount process-wide before waking `close`: once it sees `tasks == 0` and
+            // returns, `live_tasks()` must not still count this task.
+            live_tasks_dec();
             Wakeups(std::mem::take(&mut inner.state_wakers))
         };
         wakeups.wake();
-        live_tasks_dec();
     }
 }
 

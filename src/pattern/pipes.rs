@@ -233,7 +233,8 @@ impl Pipes {
         }
     }
 
-    fn wake(&mut self, peer: PeerId) {
+    /// Tells the socket that `peer` changed (its driver should run).
+    pub(crate) fn wake(&mut self, peer: PeerId) {
         if let Some(pipe) = self.pipes.get_mut(&peer)
             && !pipe.wake_pending
         {

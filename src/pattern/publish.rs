@@ -8,7 +8,9 @@ use bytes::Bytes;
 
 use super::pipes::{Pipes, subscription_message};
 use super::trie::SubscriptionTrie;
-use super::{Behavior, InputError, PatternOptions, PeerId, RecvError, SendError, not_supported};
+use super::{
+    Behavior, InputError, PatternOptions, PeerId, PeerInput, RecvError, SendError, not_supported,
+};
 use crate::Msg;
 use crate::proto::SocketType;
 
@@ -21,8 +23,13 @@ pub(crate) struct Publish {
     trie: SubscriptionTrie<PeerId>,
     /// Distinct prefixes each peer holds, to clean up after it and to enforce the limit.
     held: BTreeMap<PeerId, (BTreeSet<Bytes>, usize)>,
-    /// XPUB: subscription changes for the application. Bounded by the subscriptions held.
+    /// XPUB: subscription changes for the application, at most `max_notices`; beyond that
+    /// subscriptions are refused as "full" and the peer is read again once the application
+    /// catches up.
     notices: VecDeque<Msg>,
+    max_notices: usize,
+    /// Peers whose subscriptions were refused because `notices` was full.
+    blocked: BTreeSet<PeerId>,
     /// Scratch space for matching, kept to avoid an allocation per message.
     matched: Vec<PeerId>,
 }
@@ -40,6 +47,11 @@ impl Publish {
             trie: SubscriptionTrie::new(),
             held: BTreeMap::new(),
             notices: VecDeque::new(),
+            max_notices: match options.recv_hwm {
+                0 => usize::MAX,
+                n => n,
+            },
+            blocked: BTreeSet::new(),
             matched: Vec::new(),
         }
     }
@@ -134,6 +146,15 @@ impl Behavior for Publish {
         prefix: Bytes,
         subscribe: bool,
     ) -> Result<(), InputError> {
+        if self.is_xpub() && self.notices.len() >= self.max_notices {
+            let input = if subscribe {
+                PeerInput::Subscribe(prefix)
+            } else {
+                PeerInput::Cancel(prefix)
+            };
+            self.blocked.insert(peer);
+            return Err(InputError::Full(input));
+        }
         if subscribe {
             self.subscribe(peer, prefix)
         } else {
@@ -160,6 +181,9 @@ impl Behavior for Publish {
             return Err(RecvError::NotSupported(self.socket_type));
         }
         if let Some(notice) = self.notices.pop_front() {
+            for peer in std::mem::take(&mut self.blocked) {
+                pipes.wake(peer);
+            }
             return Ok(Some(notice));
         }
         Ok(pipes.pop_input().map(|(_, msg)| msg))

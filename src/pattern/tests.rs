@@ -563,6 +563,25 @@ mod publish {
     }
 
     #[test]
+    fn xpub_notices_push_back_when_the_application_does_not_read() {
+        let mut xpub = with_options(SocketType::XPub, |o| o.recv_hwm = 2);
+        let peer = connect_peers(&mut xpub, SocketType::Sub, 1)[0];
+        subscribe(&mut xpub, peer, "a");
+        subscribe(&mut xpub, peer, "b");
+        let refused = xpub.on_input(peer, PeerInput::Subscribe(Bytes::from_static(b"c")));
+        assert_eq!(
+            refused,
+            Err(InputError::Full(PeerInput::Subscribe(Bytes::from_static(
+                b"c"
+            ))))
+        );
+        while xpub.poll_wake().is_some() {}
+        xpub.recv().unwrap();
+        assert_eq!(xpub.poll_wake(), Some(peer), "room for notices again");
+        subscribe(&mut xpub, peer, "c");
+    }
+
+    #[test]
     fn subscription_octets_per_peer_are_bounded() {
         let mut publisher = with_options(SocketType::Pub, |o| o.max_subscription_bytes = 10);
         let peer = connect_peers(&mut publisher, SocketType::Sub, 1)[0];

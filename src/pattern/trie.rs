@@ -105,7 +105,8 @@ impl<K: Copy + Ord> SubscriptionTrie<K> {
             .binary_search_by_key(&subscriber, |(k, _)| *k)
         {
             Ok(i) => {
-                node.subscribers[i].1 += 1;
+                // Saturating: four billion identical subscribes must not overflow.
+                node.subscribers[i].1 = node.subscribers[i].1.saturating_add(1);
                 Added {
                     new_for_subscriber: false,
                     new_prefix,

@@ -23,6 +23,9 @@ use crate::Msg;
 /// CURVE's INITIATE are a few hundred octets; this keeps unauthenticated peers cheap.
 pub const MAX_HANDSHAKE_COMMAND: u64 = 64 * 1024;
 
+/// Unsent output beyond which PINGs are no longer answered.
+const MAX_PONG_BACKLOG: usize = 1024 * 1024;
+
 /// What each received frame counts against the message size limit on top of its body, so
 /// that a flood of empty frames is bounded as well (the size of a `Bytes` handle).
 const FRAME_BOOKKEEPING: u64 = mem::size_of::<Bytes>() as u64;
@@ -509,7 +512,11 @@ impl Connection {
                 context,
             } => {
                 self.timers.on_peer_ping(now, ttl_deciseconds);
-                self.queue_command(&Command::Pong(context))?;
+                // A peer that floods PINGs without reading our output must not grow it
+                // without bound; with that much unsent, a PONG would arrive late anyway.
+                if self.tx.pending_bytes() <= MAX_PONG_BACKLOG {
+                    self.queue_command(&Command::Pong(context))?;
+                }
             }
             // Receiving it was the point: any traffic already reset the heartbeat timers.
             Command::Pong(_) => {}

@@ -661,3 +661,19 @@ fn refusal_comes_after_our_greeting_even_if_it_was_not_taken_yet() {
     );
     assert_eq!(&sent[67..72], b"ERROR");
 }
+
+#[test]
+fn a_ping_flood_without_reading_does_not_grow_our_output() {
+    let now = Instant::now();
+    let mut conn = ready_with_raw_peer(SocketType::Pair, "PAIR", 1, now);
+    let ping = command_frame(b"\x04PING\x00\x00sixteen-octets!!");
+    let flood: Vec<u8> = ping.repeat(200_000);
+    conn.handle_input(&flood, now).unwrap();
+    assert!(!conn.is_closed());
+    let backlog = conn.pending_transmit();
+    assert!(backlog <= MAX_PONG_BACKLOG + 64, "{backlog} octets queued");
+    assert!(
+        backlog > MAX_PONG_BACKLOG / 2,
+        "PINGs were answered until the limit"
+    );
+}
