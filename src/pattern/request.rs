@@ -14,8 +14,9 @@ enum State {
     Idle,
     /// A request went to `peer`; only its reply (with `id`, when correlating) is accepted.
     Awaiting { peer: PeerId, id: Option<Bytes> },
-    /// The reply has arrived and waits for the application.
-    ReplyReady,
+    /// The reply has arrived and waits for the application. It is kept here, not in the
+    /// peer's queue, so it survives that peer leaving before the application reads it.
+    ReplyReady(Msg),
 }
 
 #[derive(Debug)]
@@ -56,27 +57,22 @@ impl Req {
 }
 
 impl Behavior for Req {
-    fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
+    fn on_message(&mut self, _: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
         let from_asked_peer =
             matches!(&self.state, State::Awaiting { peer: asked, .. } if *asked == peer);
         // Anything else (a stray, late or malformed reply) is discarded, as RFC 28 requires.
         if let Some(reply) = from_asked_peer.then(|| self.unwrap_reply(msg)).flatten() {
-            self.state = State::ReplyReady;
-            // At most one reply is ever queued, so the inbox cannot be full.
-            let _ = pipes.push_input(peer, reply);
+            self.state = State::ReplyReady(reply);
         }
         Ok(())
     }
 
     fn send(&mut self, pipes: &mut Pipes, mut msg: Msg) -> Result<(), SendError> {
-        if self.state != State::Idle {
-            if !self.relaxed {
-                return Err(SendError::RequestPending);
-            }
-            // The earlier request is abandoned, and with it any reply it got.
-            while pipes.pop_input().is_some() {}
+        if self.state != State::Idle && !self.relaxed {
+            return Err(SendError::RequestPending);
         }
         if pipes.next_with_room().is_none() {
+            // Checked before anything changes: a request that cannot go yet abandons nothing.
             return Err(SendError::WouldBlock(msg));
         }
         msg.push_front(Bytes::new());
@@ -89,17 +85,18 @@ impl Behavior for Req {
         let peer = pipes
             .push_round_robin(msg)
             .expect("a peer with room was found above");
+        // Relaxed: the earlier request, and any reply it got, is abandoned here.
         self.state = State::Awaiting { peer, id };
         Ok(())
     }
 
-    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Msg>, RecvError> {
-        match self.state {
+    fn recv(&mut self, _: &mut Pipes) -> Result<Option<Msg>, RecvError> {
+        match std::mem::replace(&mut self.state, State::Idle) {
             State::Idle => Err(RecvError::NoRequest),
-            State::Awaiting { .. } => Ok(None),
-            State::ReplyReady => {
-                self.state = State::Idle;
-                Ok(pipes.pop_input().map(|(_, msg)| msg))
+            State::ReplyReady(reply) => Ok(Some(reply)),
+            awaiting @ State::Awaiting { .. } => {
+                self.state = awaiting;
+                Ok(None)
             }
         }
     }

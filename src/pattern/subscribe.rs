@@ -55,6 +55,20 @@ impl Behavior for Subscribe {
             .map_err(|msg| InputError::Full(PeerInput::Message(msg)))
     }
 
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Msg>, super::RecvError> {
+        // Filtered again when taken, as libzmq does: a message that arrived before its
+        // subscription was dropped is not delivered after it.
+        while let Some((_, msg)) = pipes.pop_input() {
+            if self
+                .subscriptions
+                .matches(msg.first().map_or(&[][..], |f| &f[..]))
+            {
+                return Ok(Some(msg));
+            }
+        }
+        Ok(None)
+    }
+
     fn send(&mut self, pipes: &mut Pipes, msg: Msg) -> Result<(), SendError> {
         if self.socket_type == SocketType::Sub {
             return Err(not_supported(SocketType::Sub));

@@ -163,6 +163,39 @@ mod req {
     }
 
     #[test]
+    fn a_reply_survives_its_peer_leaving_before_it_is_read() {
+        // Found by the `pattern` and `network` fuzz targets: the reply sat in the peer's
+        // queue and went with it, leaving recv() waiting for nothing.
+        let mut req = pattern(SocketType::Req);
+        let peer = connect_peers(&mut req, SocketType::Rep, 1)[0];
+        req.send(msg(&["q"])).unwrap();
+        input(&mut req, peer, msg(&["", "a"]));
+        req.detach(peer);
+        assert_eq!(req.recv(), Ok(Some(msg(&["a"]))));
+        assert_eq!(req.recv(), Err(RecvError::NoRequest));
+    }
+
+    #[test]
+    fn a_relaxed_send_that_would_block_abandons_nothing() {
+        let mut req = with_options(SocketType::Req, |o| {
+            o.req_relaxed = true;
+            o.send_hwm = 1;
+        });
+        let peer = connect_peers(&mut req, SocketType::Rep, 1)[0];
+        req.send(msg(&["1"])).unwrap();
+        input(&mut req, peer, msg(&["", "r1"]));
+        assert!(
+            matches!(req.send(msg(&["2"])), Err(SendError::WouldBlock(_))),
+            "queue full"
+        );
+        assert_eq!(
+            req.recv(),
+            Ok(Some(msg(&["r1"]))),
+            "the reply is still there"
+        );
+    }
+
+    #[test]
     fn relaxed_send_discards_an_unread_reply() {
         let mut req = with_options(SocketType::Req, |o| o.req_relaxed = true);
         let peer = connect_peers(&mut req, SocketType::Rep, 1)[0];
@@ -648,6 +681,19 @@ mod subscribe {
             sub.send(msg(&["x"])),
             Err(SendError::NotSupported(SocketType::Sub))
         );
+    }
+
+    #[test]
+    fn unsubscribing_also_drops_what_already_arrived() {
+        let mut sub = pattern(SocketType::Sub);
+        let peer = connect_peers(&mut sub, SocketType::Pub, 1)[0];
+        sub.subscribe(b"a").unwrap();
+        sub.subscribe(b"b").unwrap();
+        input(&mut sub, peer, msg(&["a1"]));
+        input(&mut sub, peer, msg(&["b1"]));
+        sub.unsubscribe(b"a").unwrap();
+        assert_eq!(sub.recv().unwrap(), Some(msg(&["b1"])));
+        assert_eq!(sub.recv().unwrap(), None);
     }
 
     #[test]

@@ -1,45 +1,72 @@
-//! A reference-counted prefix trie of subscriptions (libzmq's `mtrie_t`).
+//! A reference-counted, path-compressed prefix trie of subscriptions (libzmq's `mtrie_t`,
+//! with runs of single-child nodes folded into one edge).
 //!
 //! Each node stands for one prefix and records which subscribers hold it, how many times.
 //! Matching walks the trie along the message's first octets and collects the subscribers
 //! of every node on the way, so its cost grows with the length of the matching prefix and
-//! the number of matches, not with how many subscriptions exist.
+//! the number of matches, not with how many subscriptions exist. Edges carry whole runs of
+//! octets, so a long prefix costs about its own length in memory, and no operation recurses:
+//! a hostile peer's million-octet prefix can neither exhaust memory nor the stack.
+
+use std::fmt;
+
+use bytes::Bytes;
 
 /// Subscriptions of subscribers of type `K` (a peer id, or `()` for a socket's own set).
-#[derive(Debug, Clone)]
 pub struct SubscriptionTrie<K> {
     root: Node<K>,
     /// Distinct (prefix, subscriber) pairs.
     entries: usize,
 }
 
-#[derive(Debug, Clone)]
 struct Node<K> {
     /// Subscribers of exactly this prefix with their reference counts, sorted by key.
     subscribers: Vec<(K, u32)>,
-    /// Children sorted by their octet.
-    children: Vec<(u8, Node<K>)>,
+    /// Outgoing edges, sorted by their first octet (labels are never empty and no two
+    /// start with the same octet).
+    children: Vec<Edge<K>>,
 }
 
-impl<K> Default for Node<K> {
-    fn default() -> Self {
+struct Edge<K> {
+    /// Shared slices: splitting an edge never copies its octets.
+    label: Bytes,
+    node: Node<K>,
+}
+
+impl<K> Node<K> {
+    fn new() -> Self {
         Self {
             subscribers: Vec::new(),
             children: Vec::new(),
         }
     }
-}
 
-impl<K> Node<K> {
     fn is_empty(&self) -> bool {
         self.subscribers.is_empty() && self.children.is_empty()
     }
 
-    fn child(&self, octet: u8) -> Option<&Node<K>> {
+    /// The position of the edge starting with `octet`, or where it would go.
+    fn find(&self, octet: u8) -> Result<usize, usize> {
         self.children
-            .binary_search_by_key(&octet, |(b, _)| *b)
-            .ok()
-            .map(|i| &self.children[i].1)
+            .binary_search_by_key(&octet, |edge| edge.label[0])
+    }
+
+    /// The child reached by the edge that `rest` fully starts with, and what remains.
+    fn descend<'a, 'r>(&'a self, rest: &'r [u8]) -> Option<(&'a Node<K>, &'r [u8])> {
+        let edge = &self.children[self.find(*rest.first()?).ok()?];
+        rest.strip_prefix(&*edge.label)
+            .map(|tail| (&edge.node, tail))
+    }
+}
+
+impl<K> Drop for Node<K> {
+    /// Frees the subtree with an explicit stack: the derived drop would recurse once per
+    /// level.
+    fn drop(&mut self) {
+        let mut stack: Vec<Edge<K>> = std::mem::take(&mut self.children);
+        while let Some(mut edge) = stack.pop() {
+            stack.append(&mut edge.node.children);
+        }
     }
 }
 
@@ -67,11 +94,19 @@ impl<K: Copy + Ord> Default for SubscriptionTrie<K> {
     }
 }
 
+impl<K> fmt::Debug for SubscriptionTrie<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriptionTrie")
+            .field("entries", &self.entries)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<K: Copy + Ord> SubscriptionTrie<K> {
     /// An empty trie.
     pub fn new() -> Self {
         Self {
-            root: Node::default(),
+            root: Node::new(),
             entries: 0,
         }
     }
@@ -88,17 +123,7 @@ impl<K: Copy + Ord> SubscriptionTrie<K> {
 
     /// Adds one reference of `subscriber` to `prefix`.
     pub fn add(&mut self, prefix: &[u8], subscriber: K) -> Added {
-        let mut node = &mut self.root;
-        for &octet in prefix {
-            let i = match node.children.binary_search_by_key(&octet, |(b, _)| *b) {
-                Ok(i) => i,
-                Err(i) => {
-                    node.children.insert(i, (octet, Node::default()));
-                    i
-                }
-            };
-            node = &mut node.children[i].1;
-        }
+        let node = node_for(&mut self.root, prefix);
         let new_prefix = node.subscribers.is_empty();
         match node
             .subscribers
@@ -126,9 +151,43 @@ impl<K: Copy + Ord> SubscriptionTrie<K> {
     /// Drops one reference (or, with `all`, every reference) of `subscriber` to `prefix`.
     /// `None` if it held none.
     pub fn remove(&mut self, prefix: &[u8], subscriber: K, all: bool) -> Option<Removed> {
-        let removed = remove_in(&mut self.root, prefix, subscriber, all)?;
-        if removed.gone_for_subscriber {
+        // Walk down once, remembering the edges taken and the deepest node that must stay
+        // even if the target empties (the root, a node with subscribers, or a branch).
+        let mut path = Vec::new();
+        let mut keep_depth = 0;
+        let mut node = &self.root;
+        let mut rest = prefix;
+        while !rest.is_empty() {
+            if path.is_empty() || !node.subscribers.is_empty() || node.children.len() > 1 {
+                keep_depth = path.len();
+            }
+            let index = node.find(rest[0]).ok()?;
+            let edge = &node.children[index];
+            rest = rest.strip_prefix(&*edge.label)?;
+            path.push(index);
+            node = &edge.node;
+        }
+
+        let target = walk_mut(&mut self.root, &path);
+        let i = target
+            .subscribers
+            .binary_search_by_key(&subscriber, |(k, _)| *k)
+            .ok()?;
+        let count = &mut target.subscribers[i].1;
+        *count = if all { 0 } else { *count - 1 };
+        let gone_for_subscriber = *count == 0;
+        if gone_for_subscriber {
+            target.subscribers.remove(i);
             self.entries -= 1;
+        }
+        let removed = Removed {
+            gone_for_subscriber,
+            prefix_gone: target.subscribers.is_empty(),
+        };
+        // An emptied leaf takes the now useless chain above it along.
+        if target.is_empty() && !path.is_empty() {
+            let keeper = walk_mut(&mut self.root, &path[..keep_depth]);
+            keeper.children.remove(path[keep_depth]);
         }
         Some(removed)
     }
@@ -142,14 +201,8 @@ impl<K: Copy + Ord> SubscriptionTrie<K> {
             for &(key, _) in &node.subscribers {
                 f(key);
             }
-            let Some((&octet, tail)) = rest.split_first() else {
-                return;
-            };
-            match node.child(octet) {
-                Some(child) => {
-                    node = child;
-                    rest = tail;
-                }
+            match node.descend(rest) {
+                Some((child, tail)) => (node, rest) = (child, tail),
                 None => return,
             }
         }
@@ -163,14 +216,8 @@ impl<K: Copy + Ord> SubscriptionTrie<K> {
             if !node.subscribers.is_empty() {
                 return true;
             }
-            let Some((&octet, tail)) = rest.split_first() else {
-                return false;
-            };
-            match node.child(octet) {
-                Some(child) => {
-                    node = child;
-                    rest = tail;
-                }
+            match node.descend(rest) {
+                Some((child, tail)) => (node, rest) = (child, tail),
                 None => return false,
             }
         }
@@ -178,27 +225,29 @@ impl<K: Copy + Ord> SubscriptionTrie<K> {
 
     /// Every prefix that has at least one subscriber, each once, in octet order.
     pub fn prefixes(&self) -> Vec<Vec<u8>> {
-        fn walk<K>(node: &Node<K>, path: &mut Vec<u8>, out: &mut Vec<Vec<u8>>) {
+        let mut out = Vec::new();
+        // Depth-first with an explicit stack of (node, its prefix).
+        let mut stack = vec![(&self.root, Vec::new())];
+        while let Some((node, prefix)) = stack.pop() {
             if !node.subscribers.is_empty() {
-                out.push(path.clone());
+                out.push(prefix.clone());
             }
-            for (octet, child) in &node.children {
-                path.push(*octet);
-                walk(child, path, out);
-                path.pop();
+            for edge in node.children.iter().rev() {
+                let mut child = prefix.clone();
+                child.extend_from_slice(&edge.label);
+                stack.push((&edge.node, child));
             }
         }
-        let mut out = Vec::new();
-        walk(&self.root, &mut Vec::new(), &mut out);
         out
     }
 
     /// The reference count `subscriber` holds on exactly `prefix`.
     pub fn count(&self, prefix: &[u8], subscriber: K) -> u32 {
         let mut node = &self.root;
-        for &octet in prefix {
-            match node.child(octet) {
-                Some(child) => node = child,
+        let mut rest = prefix;
+        while !rest.is_empty() {
+            match node.descend(rest) {
+                Some((child, tail)) => (node, rest) = (child, tail),
                 None => return 0,
             }
         }
@@ -208,42 +257,50 @@ impl<K: Copy + Ord> SubscriptionTrie<K> {
     }
 }
 
-/// Removes from the subtree and prunes nodes left empty on the way back up.
-fn remove_in<K: Copy + Ord>(
-    node: &mut Node<K>,
-    prefix: &[u8],
-    subscriber: K,
-    all: bool,
-) -> Option<Removed> {
-    match prefix.split_first() {
-        None => {
-            let i = node
-                .subscribers
-                .binary_search_by_key(&subscriber, |(k, _)| *k)
-                .ok()?;
-            let count = &mut node.subscribers[i].1;
-            *count = if all { 0 } else { *count - 1 };
-            let gone_for_subscriber = *count == 0;
-            if gone_for_subscriber {
-                node.subscribers.remove(i);
+/// The node for `prefix`, created (splitting an edge if needed) when missing.
+fn node_for<'a, K>(root: &'a mut Node<K>, prefix: &[u8]) -> &'a mut Node<K> {
+    let mut node = root;
+    let mut rest = prefix;
+    while let Some(&first) = rest.first() {
+        let index = match node.find(first) {
+            Ok(index) => index,
+            Err(index) => {
+                node.children.insert(
+                    index,
+                    Edge {
+                        label: Bytes::copy_from_slice(rest),
+                        node: Node::new(),
+                    },
+                );
+                return &mut node.children[index].node;
             }
-            Some(Removed {
-                gone_for_subscriber,
-                prefix_gone: node.subscribers.is_empty(),
-            })
+        };
+        let edge = &mut node.children[index];
+        let common = edge
+            .label
+            .iter()
+            .zip(rest)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if common < edge.label.len() {
+            // The prefix ends inside this edge or leaves it: split it at `common`.
+            let tail = Edge {
+                label: edge.label.slice(common..),
+                node: std::mem::replace(&mut edge.node, Node::new()),
+            };
+            edge.label.truncate(common);
+            edge.node.children.push(tail);
         }
-        Some((&octet, rest)) => {
-            let i = node
-                .children
-                .binary_search_by_key(&octet, |(b, _)| *b)
-                .ok()?;
-            let removed = remove_in(&mut node.children[i].1, rest, subscriber, all)?;
-            if node.children[i].1.is_empty() {
-                node.children.remove(i);
-            }
-            Some(removed)
-        }
+        rest = &rest[common..];
+        node = &mut node.children[index].node;
     }
+    node
+}
+
+/// The node reached by following child indices from `root`.
+fn walk_mut<'a, K>(root: &'a mut Node<K>, path: &[usize]) -> &'a mut Node<K> {
+    path.iter()
+        .fold(root, |node, &index| &mut node.children[index].node)
 }
 
 #[cfg(test)]
@@ -269,6 +326,22 @@ mod tests {
         assert_eq!(matches_of(&trie, b""), [3]);
         assert_eq!(matches_of(&trie, b"C"), [3]);
         assert!(trie.matches(b"anything"));
+    }
+
+    #[test]
+    fn edges_split_and_compress() {
+        let mut trie = SubscriptionTrie::new();
+        trie.add(b"weather.london", 1);
+        trie.add(b"weather.paris", 2);
+        trie.add(b"weather", 3);
+        assert_eq!(matches_of(&trie, b"weather.london.rain"), [1, 3]);
+        assert_eq!(matches_of(&trie, b"weather.paris"), [2, 3]);
+        assert_eq!(matches_of(&trie, b"weather.p"), [3]);
+        assert_eq!(matches_of(&trie, b"weath"), Vec::<u32>::new());
+        assert_eq!(trie.root.children.len(), 1, "one edge: \"weather\"");
+        assert_eq!(&*trie.root.children[0].label, b"weather");
+        assert_eq!(trie.count(b"weather.paris", 2), 1);
+        assert_eq!(trie.count(b"weather.par", 2), 0);
     }
 
     #[test]
@@ -316,6 +389,11 @@ mod tests {
             "cancel without subscription"
         );
         assert_eq!(
+            trie.remove(b"AB", 2, false),
+            None,
+            "a longer prefix nobody holds"
+        );
+        assert_eq!(
             trie.remove(b"A", 2, true),
             Some(Removed {
                 gone_for_subscriber: true,
@@ -324,6 +402,21 @@ mod tests {
         );
         assert!(trie.is_empty());
         assert!(trie.root.is_empty(), "empty branches are pruned");
+    }
+
+    #[test]
+    fn pruning_keeps_what_others_need() {
+        let mut trie = SubscriptionTrie::new();
+        trie.add(b"abc", 1);
+        trie.add(b"abd", 2);
+        trie.add(b"a", 3);
+        trie.remove(b"abc", 1, true).unwrap();
+        assert_eq!(matches_of(&trie, b"abd"), [2, 3]);
+        trie.remove(b"abd", 2, true).unwrap();
+        assert_eq!(matches_of(&trie, b"abd"), [3]);
+        assert_eq!(trie.prefixes(), [b"a".to_vec()]);
+        trie.remove(b"a", 3, true).unwrap();
+        assert!(trie.root.is_empty());
     }
 
     #[test]
@@ -356,5 +449,37 @@ mod tests {
         );
         assert!(!trie.matches(b"100"));
         assert!(!trie.matches(b"2000"));
+    }
+
+    #[test]
+    fn huge_and_deep_prefixes_neither_recurse_nor_bloat() {
+        // Found by the `pattern` fuzz target: one node per octet made a 100 000-octet
+        // prefix cost ~24 MB and overflow the stack on removal and drop. Run on a small
+        // stack, where recursing once per level would overflow.
+        std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(|| {
+                let mut trie = SubscriptionTrie::new();
+                let long = vec![b'a'; 1_000_000];
+                trie.add(&long, 1u32);
+                assert_eq!(trie.root.children.len(), 1);
+                assert_eq!(
+                    trie.root.children[0].label.len(),
+                    1_000_000,
+                    "one edge, one node"
+                );
+                // Nested prefixes make a chain 4 000 levels deep.
+                for len in 1..4_000 {
+                    trie.add(&long[..len], 2);
+                }
+                assert!(trie.matches(&long));
+                assert_eq!(matches_of(&trie, &long[..3]), [2, 2, 2]);
+                assert!(trie.remove(&long, 1, true).unwrap().prefix_gone);
+                assert_eq!(trie.prefixes().len(), 3_999);
+                drop(trie);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }
