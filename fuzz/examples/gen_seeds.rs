@@ -24,6 +24,9 @@ use zmq_sansio_fuzz::scenario::{
     Action, ConnectionControls, PairOp, PairScenario, Preamble, Step, compatible_peers,
     socket_type_index,
 };
+use zmq_sansio_fuzz::sockets::{
+    NetOp, NetworkScenario, PatternOp, PatternScenario, Topology, flag, raw, variant,
+};
 use zmq_sansio_fuzz::wire::{self, RFC_DEALER_READY_FRAME, RFC_ROUTER_READY_FRAME};
 
 /// Seeds stay small: libFuzzer's default input size limit follows the largest seed.
@@ -33,12 +36,14 @@ type Seeds = Vec<(&'static str, Vec<u8>)>;
 
 fn main() -> io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
-    let corpora: [(&str, Seeds); 5] = [
+    let corpora: [(&str, Seeds); 7] = [
         ("frame_decoder", frame_decoder()),
         ("greeting", greeting()),
         ("command", command()),
         ("connection", connection()),
         ("connection_pair", connection_pair()),
+        ("pattern", pattern()),
+        ("network", network()),
     ];
     for (target, seeds) in corpora {
         let dir = root.join(target);
@@ -430,5 +435,740 @@ fn connection_pair() -> Seeds {
         ("pair-heartbeat-ticks", seed(pair_heartbeats)),
         ("req-rep-envelope", seed(req_rep)),
         ("xsub-xpub-byte-by-byte", seed(xsub_xpub)),
+    ]
+}
+
+fn pattern() -> Seeds {
+    use PatternOp::*;
+    use SocketType::*;
+    let seed = |s: PatternScenario| {
+        let octets = s.seed();
+        let decoded = PatternScenario::arbitrary_take_rest(Unstructured::new(&octets));
+        assert_eq!(
+            decoded.as_ref(),
+            Ok(&s),
+            "seed does not decode to its scenario"
+        );
+        octets
+    };
+    let text = |t: &[u8]| raw(t);
+    let frames = |fs: &[&[u8]]| fs.iter().map(|f| raw(f)).collect::<Vec<_>>();
+    let connect = |slot| Connect {
+        slot,
+        identity: None,
+    };
+    let send = |fs: &[&[u8]]| Send {
+        to: 0xFF,
+        frames: frames(fs),
+    };
+    let pop = |slot| Pop { slot, count: 3 };
+
+    // PUSH with a send HWM of 2 over three peers: round robin until all are full, a
+    // WouldBlock, room again after a pop, and a detach that discards a queue.
+    let mut push = PatternScenario::new(
+        Push,
+        [
+            vec![Attach { slot: 0 }, connect(1), Attach { slot: 2 }],
+            (0..7).map(|_| send(&[b"ab"])).collect(),
+            vec![
+                pop(1),
+                send(&[b"ba"]),
+                Detach { slot: 2 },
+                send(&[b"a", b""]),
+            ],
+        ]
+        .concat(),
+    );
+    push.send_hwm = 2;
+
+    // DEALER fair-queues input from two peers, with a receive HWM of 1 pushing back.
+    let mut dealer = PatternScenario::new(
+        Dealer,
+        vec![
+            connect(0),
+            connect(1),
+            Input {
+                slot: 0,
+                frames: frames(&[b"a"]),
+            },
+            Input {
+                slot: 0,
+                frames: frames(&[b"aa"]),
+            },
+            Input {
+                slot: 1,
+                frames: frames(&[b"b", b"b"]),
+            },
+            Recv,
+            Input {
+                slot: 0,
+                frames: frames(&[b"aa"]),
+            },
+            Recv,
+            Recv,
+            Recv,
+            send(&[b"ab"]),
+            send(&[b"ba"]),
+            pop(0),
+            pop(1),
+        ],
+    );
+    dealer.recv_hwm = 1;
+
+    // Strict, correlating REQ: request, reply, lockstep refusals, a stale reply.
+    let req_ops = |relaxed: bool| {
+        let mut ops = vec![
+            connect(0),
+            connect(1),
+            send(&[b"a"]),
+            pop(0),
+            pop(1),
+            Recv,
+            send(&[b"b"]),
+            Reply {
+                slot: 0,
+                body: text(b"ab"),
+            },
+            Reply {
+                slot: 1,
+                body: text(b"ab"),
+            },
+            Recv,
+            Recv,
+            send(&[b"ba"]),
+            pop(0),
+            pop(1),
+            Reply {
+                slot: 0,
+                body: text(b"b"),
+            },
+            Reply {
+                slot: 1,
+                body: text(b"b"),
+            },
+            Recv,
+        ];
+        if relaxed {
+            ops.extend([send(&[b"aa"]), send(&[b"bb"]), pop(0), pop(1)]);
+        }
+        ops
+    };
+    let mut req = PatternScenario::new(Req, req_ops(false));
+    req.flags = flag::REQ_CORRELATE;
+    let mut req_relaxed = PatternScenario::new(Req, req_ops(true));
+    req_relaxed.flags = flag::REQ_RELAXED | flag::REQ_CORRELATE;
+
+    // REP answers two requesters in turn; a message without envelope is dropped.
+    let rep = PatternScenario::new(
+        Rep,
+        vec![
+            connect(0),
+            connect(1),
+            Reply {
+                slot: 1,
+                body: text(b"ab"),
+            },
+            Input {
+                slot: 0,
+                frames: frames(&[b"ba"]),
+            },
+            Reply {
+                slot: 0,
+                body: text(b"ba"),
+            },
+            send(&[b"a"]),
+            Recv,
+            Recv,
+            send(&[b"a"]),
+            Recv,
+            send(&[b"b"]),
+            pop(0),
+            pop(1),
+        ],
+    );
+
+    // ROUTER with handover and mandatory routing: an announced id, a generated one, a
+    // newcomer taking an id over, replies routed by the ids received.
+    let mut router = PatternScenario::new(
+        Router,
+        vec![
+            Connect {
+                slot: 0,
+                identity: Some(0),
+            },
+            connect(1),
+            Reply {
+                slot: 0,
+                body: text(b"a"),
+            },
+            Reply {
+                slot: 1,
+                body: text(b"b"),
+            },
+            Recv,
+            Recv,
+            Send {
+                to: 1,
+                frames: frames(&[b"ab"]),
+            },
+            Send {
+                to: 0,
+                frames: frames(&[b"ba"]),
+            },
+            send(&[b"ab", b"b"]),
+            Connect {
+                slot: 2,
+                identity: Some(0),
+            },
+            Send {
+                to: 2,
+                frames: frames(&[b"a"]),
+            },
+            Reply {
+                slot: 0,
+                body: text(b"aa"),
+            },
+            pop(0),
+            pop(1),
+            pop(2),
+        ],
+    );
+    router.flags = flag::ROUTER_HANDOVER | flag::ROUTER_MANDATORY;
+    router.send_hwm = 1;
+
+    // XPUB, verbose, small subscription limit: subscriptions, duplicates, cancels,
+    // notices, fan-out by prefix, a disconnect dropping a subscriber's prefixes.
+    let mut xpub = PatternScenario::new(
+        XPub,
+        vec![
+            connect(0),
+            connect(1),
+            Subscribe {
+                slot: 0,
+                prefix: text(b"a"),
+            },
+            Subscribe {
+                slot: 1,
+                prefix: text(b"a"),
+            },
+            Subscribe {
+                slot: 1,
+                prefix: text(b"ab"),
+            },
+            Subscribe {
+                slot: 1,
+                prefix: text(b"bbbbbb"),
+            },
+            send(&[b"ab", b"b"]),
+            send(&[b"b"]),
+            Cancel {
+                slot: 0,
+                prefix: text(b"a"),
+            },
+            send(&[b"aa"]),
+            Recv,
+            Recv,
+            Recv,
+            Disconnect { slot: 1 },
+            Recv,
+            Recv,
+            pop(0),
+            pop(1),
+        ],
+    );
+    xpub.flags = flag::XPUB_VERBOSE;
+    xpub.max_subscription_bytes = 4;
+    xpub.send_hwm = 1;
+
+    // SUB: subscriptions to connected and later peers, filtering on receipt, a reconnect
+    // that resends the set.
+    let sub = PatternScenario::new(
+        Sub,
+        vec![
+            OwnSubscribe { prefix: text(b"a") },
+            connect(0),
+            OwnSubscribe { prefix: text(b"b") },
+            OwnSubscribe { prefix: text(b"a") },
+            Input {
+                slot: 0,
+                frames: frames(&[b"ab"]),
+            },
+            Input {
+                slot: 0,
+                frames: frames(&[b"\x00a"]),
+            },
+            connect(1),
+            OwnUnsubscribe { prefix: text(b"a") },
+            OwnUnsubscribe { prefix: text(b"a") },
+            Recv,
+            Recv,
+            connect(0),
+            pop(0),
+            pop(1),
+        ],
+    );
+
+    // XSUB: subscriptions as messages, upstream traffic to every connected peer.
+    let xsub = PatternScenario::new(
+        XSub,
+        vec![
+            connect(0),
+            Attach { slot: 1 },
+            send(&[b"\x01ab"]),
+            send(&[b"ba"]),
+            send(&[b"\x00ab"]),
+            Input {
+                slot: 0,
+                frames: frames(&[b"ab"]),
+            },
+            Recv,
+            pop(0),
+            pop(1),
+        ],
+    );
+
+    // PAIR: a second peer is refused, the first one's queue fills up.
+    let mut pair = PatternScenario::new(
+        Pair,
+        vec![
+            Attach { slot: 0 },
+            connect(1),
+            connect(0),
+            send(&[b"a"]),
+            send(&[b"b"]),
+            Input {
+                slot: 0,
+                frames: frames(&[b"ab"]),
+            },
+            Recv,
+            Detach { slot: 0 },
+            connect(1),
+            send(&[b"a"]),
+        ],
+    );
+    pair.send_hwm = 1;
+
+    // PULL with a receive HWM of 1: input pushes back, and recv wakes the peer.
+    let mut pull = PatternScenario::new(
+        Pull,
+        vec![
+            connect(0),
+            connect(1),
+            Input {
+                slot: 0,
+                frames: frames(&[b"a"]),
+            },
+            Input {
+                slot: 0,
+                frames: frames(&[b"b"]),
+            },
+            Input {
+                slot: 1,
+                frames: frames(&[b"ab"]),
+            },
+            Recv,
+            Input {
+                slot: 0,
+                frames: frames(&[b"b"]),
+            },
+            Recv,
+            Recv,
+            send(&[b"a"]),
+        ],
+    );
+    pull.recv_hwm = 1;
+
+    // PUB: a subscriber holds a 600-octet prefix, then leaves.
+    let publisher = PatternScenario::new(
+        Pub,
+        vec![
+            connect(0),
+            LongSubscribe { slot: 0, len: 300 },
+            Subscribe {
+                slot: 0,
+                prefix: text(b"a"),
+            },
+            send(&[b"aa"]),
+            Disconnect { slot: 0 },
+            send(&[b"aa"]),
+            pop(0),
+        ],
+    );
+
+    // REQ: the reply it accepted survives its peer's detach (a bug the fuzzers found: it
+    // sat in the peer's queue and went with it).
+    let req_detach = PatternScenario::new(
+        Req,
+        vec![
+            connect(0),
+            send(&[b"a"]),
+            pop(0),
+            Reply {
+                slot: 0,
+                body: text(b"ab"),
+            },
+            Detach { slot: 0 },
+            Recv,
+            Recv,
+            connect(0),
+            send(&[b"b"]),
+            Recv,
+        ],
+    );
+
+    // Relaxed REQ with a send HWM of 1: a send that would block abandons nothing, the
+    // reply is still there; one that goes abandons the next unread reply.
+    let mut req_relaxed_blocked = PatternScenario::new(
+        Req,
+        vec![
+            connect(0),
+            send(&[b"a"]),
+            Reply {
+                slot: 0,
+                body: text(b"ab"),
+            },
+            send(&[b"b"]),
+            Recv,
+            send(&[b"b"]),
+            pop(0),
+            Reply {
+                slot: 0,
+                body: text(b"ba"),
+            },
+            send(&[b"aa"]),
+            Recv,
+            pop(0),
+            Recv,
+        ],
+    );
+    req_relaxed_blocked.flags = flag::REQ_RELAXED;
+    req_relaxed_blocked.send_hwm = 1;
+
+    // SUB filters again at recv: what arrived under a dropped subscription is skipped, in
+    // fair-queue order over two peers, and what matches again after a resubscribe is not.
+    let sub_recv_filter = PatternScenario::new(
+        Sub,
+        vec![
+            OwnSubscribe { prefix: text(b"a") },
+            OwnSubscribe { prefix: text(b"b") },
+            connect(0),
+            connect(1),
+            Input {
+                slot: 0,
+                frames: frames(&[b"a"]),
+            },
+            Input {
+                slot: 1,
+                frames: frames(&[b"ab"]),
+            },
+            Input {
+                slot: 0,
+                frames: frames(&[b"b"]),
+            },
+            Input {
+                slot: 1,
+                frames: frames(&[b"ba"]),
+            },
+            Input {
+                slot: 0,
+                frames: frames(&[b"aa"]),
+            },
+            OwnUnsubscribe { prefix: text(b"a") },
+            Recv,
+            OwnSubscribe { prefix: text(b"a") },
+            Recv,
+            OwnUnsubscribe { prefix: text(b"b") },
+            OwnUnsubscribe { prefix: text(b"a") },
+            Recv,
+            pop(0),
+            pop(1),
+        ],
+    );
+
+    // PUB: 100 000-octet prefixes, nested and sharing a long run (a bug the fuzzer found:
+    // one trie node per octet, recursion per level, a stack overflow on removal and drop).
+    let publisher_huge = PatternScenario::new(
+        Pub,
+        vec![
+            connect(0),
+            connect(1),
+            LongSubscribe {
+                slot: 0,
+                len: 50_000,
+            },
+            LongSubscribe {
+                slot: 1,
+                len: 49_999,
+            },
+            LongSubscribe { slot: 1, len: 1 },
+            send(&[b"aa"]),
+            Disconnect { slot: 1 },
+            send(&[b"aaaa"]),
+            pop(0),
+            pop(1),
+            Detach { slot: 0 },
+        ],
+    );
+
+    vec![
+        ("push-round-robin-hwm", seed(push)),
+        ("pub-long-prefix-disconnect", seed(publisher)),
+        ("dealer-fair-queue-hwm", seed(dealer)),
+        ("req-correlate-lockstep", seed(req)),
+        ("req-relaxed-correlate", seed(req_relaxed)),
+        ("rep-two-requesters", seed(rep)),
+        ("router-handover-mandatory", seed(router)),
+        ("xpub-verbose-limit", seed(xpub)),
+        ("sub-filter-reconnect", seed(sub)),
+        ("xsub-subscription-messages", seed(xsub)),
+        ("pair-second-peer-refused", seed(pair)),
+        ("pull-push-back", seed(pull)),
+        ("req-reply-survives-detach", seed(req_detach)),
+        ("req-relaxed-blocked-keeps-reply", seed(req_relaxed_blocked)),
+        ("sub-filter-at-recv", seed(sub_recv_filter)),
+        ("pub-100k-prefixes-detach", seed(publisher_huge)),
+    ]
+}
+
+fn network() -> Seeds {
+    use NetOp::*;
+    let seed = |s: NetworkScenario| {
+        let octets = s.seed();
+        let decoded = NetworkScenario::arbitrary_take_rest(Unstructured::new(&octets));
+        assert_eq!(
+            decoded.as_ref(),
+            Ok(&s),
+            "seed does not decode to its scenario"
+        );
+        octets
+    };
+    let scenario = |topology: Topology, variant: u8, hwm: u8, capacity: u8, ops| NetworkScenario {
+        topology: topology.index(),
+        variant,
+        hwm,
+        capacity,
+        ops,
+    };
+    let send = |socket| Send {
+        socket,
+        topic: Vec::new(),
+    };
+    let publish = |topic: &[u8]| Send {
+        socket: 0,
+        topic: raw(topic),
+    };
+
+    // Two PUSH round-robin over two PULL with HWM 1 and 32-octet links; a puller drops
+    // out and comes back.
+    let push_pull = scenario(
+        Topology::PushPull,
+        0,
+        1,
+        2,
+        [
+            (0..6).map(|i| send(i % 2)).collect::<Vec<_>>(),
+            vec![
+                Run,
+                Recv { socket: 2 },
+                Disconnect { link: 0 },
+                send(0),
+                send(1),
+                Reconnect { link: 0 },
+                Run,
+                Recv { socket: 2 },
+                Recv { socket: 3 },
+            ],
+        ]
+        .concat(),
+    );
+
+    // XPUB binds, SUB and XSUB connect; subscriptions change while messages flow,
+    // deliveries arrive in 3-octet pieces.
+    let pub_sub = scenario(
+        Topology::PubSub,
+        variant::XPUB | variant::XSUB,
+        2,
+        0,
+        vec![
+            MaxChunk { size: 3 },
+            Subscribe {
+                socket: 1,
+                prefix: raw(b"a"),
+            },
+            Subscribe {
+                socket: 2,
+                prefix: raw(b"ab"),
+            },
+            Subscribe {
+                socket: 3,
+                prefix: Vec::new(),
+            },
+            Run,
+            Recv { socket: 0 },
+            Run,
+            publish(b"ab"),
+            publish(b"b"),
+            Unsubscribe {
+                socket: 1,
+                prefix: raw(b"a"),
+            },
+            publish(b"aa"),
+            Run,
+            Recv { socket: 1 },
+            Recv { socket: 2 },
+            Recv { socket: 3 },
+        ],
+    );
+
+    // REP connects to three relaxed, correlating REQs; a partition with heartbeats breaks
+    // a link while a request is out.
+    let req_rep = scenario(
+        Topology::ReqRep,
+        variant::SERVERS_CONNECT
+            | variant::REQ_RELAXED
+            | variant::REQ_CORRELATE
+            | variant::HEARTBEATS,
+        0,
+        0,
+        vec![
+            send(0),
+            send(1),
+            Partition { link: 2, on: true },
+            send(2),
+            Run,
+            Recv { socket: 0 },
+            Run,
+            Recv { socket: 1 },
+            Advance { ms: 1000 },
+            Reconnect { link: 2 },
+            send(2),
+            send(2),
+            Run,
+            Recv { socket: 0 },
+            Run,
+            Recv { socket: 3 },
+        ],
+    );
+
+    // Strict REQs: lockstep, the second send refused until the reply is in.
+    let req_strict = scenario(
+        Topology::ReqRep,
+        0,
+        1,
+        1,
+        vec![
+            send(0),
+            send(0),
+            Run,
+            Recv { socket: 0 },
+            Run,
+            Recv { socket: 1 },
+            Recv { socket: 1 },
+            send(0),
+        ],
+    );
+
+    // Two DEALERs, one anonymous, and a ROUTER replying by routing id; a reconnect.
+    let dealer_router = scenario(
+        Topology::DealerRouter,
+        0,
+        1,
+        0,
+        vec![
+            send(0),
+            send(1),
+            send(0),
+            Run,
+            Recv { socket: 0 },
+            Disconnect { link: 1 },
+            Reconnect { link: 1 },
+            send(1),
+            Run,
+            Recv { socket: 0 },
+            Run,
+            Recv { socket: 1 },
+            Recv { socket: 2 },
+        ],
+    );
+
+    // PAIR both ways with heartbeats over time, one octet at a time.
+    let pair = scenario(
+        Topology::Pair,
+        variant::HEARTBEATS,
+        3,
+        1,
+        vec![
+            MaxChunk { size: 1 },
+            send(0),
+            send(1),
+            Advance { ms: 250 },
+            Recv { socket: 0 },
+            Recv { socket: 1 },
+            send(1),
+            Advance { ms: 2000 },
+            Recv { socket: 0 },
+        ],
+    );
+
+    // A REQ that binds (its peer goes when the transport does) keeps the reply that reached
+    // it before its link dropped.
+    let req_reply_kept = scenario(
+        Topology::ReqRep,
+        variant::SERVERS_CONNECT,
+        0,
+        0,
+        vec![
+            send(0),
+            Run,
+            Recv { socket: 0 },
+            Run,
+            Disconnect { link: 0 },
+            Recv { socket: 1 },
+            Reconnect { link: 0 },
+            send(0),
+            Run,
+            Recv { socket: 0 },
+            Run,
+            Recv { socket: 1 },
+        ],
+    );
+
+    // SUB drops at recv what arrived under a subscription it has dropped since.
+    let sub_recv_filter = scenario(
+        Topology::PubSub,
+        0,
+        0,
+        0,
+        vec![
+            Subscribe {
+                socket: 1,
+                prefix: raw(b"a"),
+            },
+            Subscribe {
+                socket: 1,
+                prefix: raw(b"b"),
+            },
+            Run,
+            publish(b"a"),
+            publish(b"b"),
+            publish(b"ab"),
+            Run,
+            Unsubscribe {
+                socket: 1,
+                prefix: raw(b"a"),
+            },
+            Recv { socket: 1 },
+        ],
+    );
+
+    vec![
+        ("push-pull-reconnect", seed(push_pull)),
+        ("xpub-xsub-subscriptions", seed(pub_sub)),
+        ("req-relaxed-partition-heartbeats", seed(req_rep)),
+        ("req-strict-lockstep", seed(req_strict)),
+        ("dealer-router-identities", seed(dealer_router)),
+        ("pair-heartbeats-octet-by-octet", seed(pair)),
+        ("req-reply-survives-disconnect", seed(req_reply_kept)),
+        ("sub-unsubscribe-before-recv", seed(sub_recv_filter)),
     ]
 }

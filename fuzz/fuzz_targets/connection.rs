@@ -6,13 +6,18 @@
 //! stream. Invariants:
 //! - nothing panics or hangs; once a call returns an error the connection is closed and
 //!   every later call returns that same error (sends: `SendError::Closed` of it), no
-//!   deadline remains, and at most one ERROR frame stays queued;
+//!   deadline remains, and nothing more is queued: what was queued before still goes out
+//!   (the rest of our greeting, of a frame, of earlier traffic), followed by one ERROR
+//!   exactly when the handshake was refused (incompatible or missing socket type, a
+//!   mechanism's rejection);
 //! - after `handle_timeout(now)` succeeds, `poll_timeout()` is later than `now`, so an
 //!   adapter that sleeps until it never spins;
 //! - what is queued for the peer never exceeds what our own sends, the PINGs, the PONGs
 //!   (never larger than the PINGs they answer) and one READY and ERROR account for;
 //! - everything transmitted is a well-formed ZMTP stream: our greeting, then frames whose
-//!   commands parse; an ERROR sent on close follows a complete greeting and frame;
+//!   commands parse, ending at a frame boundary once all is taken (closed or not); an ERROR
+//!   is the last frame, sent only on close and before Ready, after a complete greeting and
+//!   frame;
 //! - the first event is Ready, exactly once, naming a compatible peer; messages respect
 //!   `max_msg_size`; `send` and `subscribe` succeed exactly when the connection is ready;
 //! - with a valid greeting and READY prepended, the handshake completes (unless the READY
@@ -29,8 +34,8 @@ use libfuzzer_sys::fuzz_target;
 use zmq_sansio::Msg;
 use zmq_sansio::proto::{
     Command, Config, Connection, ConnectionError, Event, FrameDecoder, FrameError, FrameKind,
-    GREETING_LEN, Greeting, GreetingDecoder, HeartbeatConfig, MAX_HANDSHAKE_COMMAND, MechanismName,
-    PeerInfo, Role, SendError, SocketType, ZmtpVersion, header_len,
+    GREETING_LEN, Greeting, GreetingDecoder, HeartbeatConfig, MAX_HANDSHAKE_COMMAND,
+    MechanismError, MechanismName, PeerInfo, Role, SendError, SocketType, ZmtpVersion, header_len,
 };
 use zmq_sansio_fuzz::scenario::{Action, ConnectionControls, Preamble};
 use zmq_sansio_fuzz::{pieces, wire};
@@ -93,9 +98,27 @@ fn run(controls: &ConnectionControls, stream: &[u8]) {
     }
     h.transmit(usize::MAX);
 
-    if h.closed.is_none() {
-        assert!(h.output.at_boundary(), "stopped transmitting mid-frame");
-    }
+    // Everything queued was taken: a closed connection too ends its stream cleanly.
+    assert!(
+        h.output.at_boundary(),
+        "stopped transmitting {:?} (closed: {:?})",
+        h.output.cut(),
+        h.closed
+    );
+    let refused = matches!(
+        h.closed,
+        Some(
+            ConnectionError::IncompatibleSocketType { .. }
+                | ConnectionError::MissingSocketType
+                | ConnectionError::Mechanism(MechanismError::Rejected { .. })
+        )
+    );
+    assert_eq!(
+        h.output.errors,
+        usize::from(refused),
+        "ERROR frames sent, closed with {:?}",
+        h.closed
+    );
     // With the preamble, the whole stream is traffic, so the events can be predicted.
     if controls.preamble == Preamble::GreetingAndReady && !h.events.is_empty() {
         h.check_traffic(stream);
@@ -110,9 +133,9 @@ struct Harness {
     now: Instant,
     /// The error a call returned, once one did.
     closed: Option<ConnectionError>,
-    /// Where the transmitted stream stopped when the connection closed, if not cleanly
-    /// after a frame.
-    cut_at_close: Option<&'static str>,
+    /// Octets taken and still queued when the connection closed: a closed connection
+    /// queues nothing more.
+    queued_at_close: Option<usize>,
     /// Every event so far, in order.
     events: Vec<Event>,
     output: Output,
@@ -153,7 +176,7 @@ impl Harness {
             ours,
             now,
             closed: None,
-            cut_at_close: None,
+            queued_at_close: None,
             events: Vec::new(),
             output: Output::default(),
             tx_budget: GREETING_LEN + header_len(ready) + ready + MAX_ERROR_FRAME,
@@ -223,17 +246,12 @@ impl Harness {
             let Some(chunk) = self.conn.poll_transmit() else {
                 break;
             };
-            if let Some(cut) = self.cut_at_close
-                && !chunk.is_empty()
-            {
-                panic!(
-                    "{} octets sent after the close, although the stream stopped {cut}: {:?}",
-                    chunk.len(),
-                    self.closed
-                );
-            }
             self.tx_taken += chunk.len();
             self.output.push(&chunk);
+            if self.output.errors > 0 {
+                assert!(self.closed.is_some(), "an ERROR sent on an open connection");
+                assert!(self.events.is_empty(), "an ERROR sent after Ready");
+            }
         }
         self.check_state();
     }
@@ -252,7 +270,7 @@ impl Harness {
             (None, Err(err)) => {
                 assert!(self.conn.is_closed(), "returned {err} but stayed open");
                 assert_eq!(self.conn.error(), Some(&err));
-                self.cut_at_close = self.output.cut();
+                self.queued_at_close = Some(self.tx_taken + self.conn.pending_transmit());
                 self.closed = Some(err);
             }
         }
@@ -307,9 +325,10 @@ impl Harness {
                 None,
                 "a closed connection keeps a deadline"
             );
-            assert!(
-                conn.pending_transmit() <= MAX_ERROR_FRAME,
-                "close kept traffic"
+            assert_eq!(
+                Some(self.tx_taken + conn.pending_transmit()),
+                self.queued_at_close,
+                "a closed connection queued more traffic"
             );
         }
         if let Some(peer) = conn.peer() {
@@ -405,13 +424,15 @@ fn expected_events(stream: &[u8], ours: SocketType) -> (Vec<Event>, bool) {
 }
 
 /// Checks that what we transmit is a ZMTP stream: our NULL greeting, then frames whose
-/// commands parse.
+/// commands parse, nothing after an ERROR.
 #[derive(Default)]
 struct Output {
     greeting: GreetingDecoder,
     greeted: bool,
     buf: BytesMut,
     decoder: FrameDecoder,
+    /// ERROR commands sent.
+    errors: usize,
 }
 
 impl Output {
@@ -431,8 +452,12 @@ impl Output {
             .decode(&mut self.buf, u64::MAX)
             .expect("bad frame")
         {
+            assert_eq!(self.errors, 0, "we sent a frame after our ERROR");
             if frame.kind == FrameKind::Command {
-                Command::parse(frame.body).expect("we sent a malformed command");
+                let command = Command::parse(frame.body).expect("we sent a malformed command");
+                if matches!(command, Command::Error(_)) {
+                    self.errors += 1;
+                }
             }
         }
     }

@@ -1,11 +1,12 @@
 //! What the fuzz targets and the seed generator (`examples/gen_seeds.rs`) share: builders
-//! for valid ZMTP octets, the scenario types that the `connection` and `connection_pair`
-//! targets decode from their input, and [`SeedWriter`], which writes a chosen scenario back
-//! out as fuzzer input.
+//! for valid ZMTP octets, the scenario types that the `connection`, `connection_pair`,
+//! `pattern` and `network` targets decode from their input, and [`SeedWriter`], which writes
+//! a chosen scenario back out as fuzzer input.
 #![forbid(unsafe_code)]
 
 pub mod scenario;
 pub mod seed;
+pub mod sockets;
 pub mod wire;
 
 pub use seed::SeedWriter;
