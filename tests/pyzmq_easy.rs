@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use zmq_sansio::Msg;
-use zmq_sansio::easy::{PPPuller, PPPusher, PairClient, Payload, Publisher, RRClient, RRServer, Subscriber};
+use zmq_sansio::easy::{
+    PPPuller, PPPusher, PairClient, Payload, Publisher, RRClient, RRServer, Subscriber,
+};
 use zmq_sansio::io::Socket;
 use zmq_sansio::proto::SocketType;
 
@@ -46,7 +48,10 @@ impl PythonPeer {
         });
         let mut peer = Self { child, lines };
         let ready = peer.line();
-        assert_eq!(ready, "READY", "the Python peer failed to start (is pyzmq installed?)");
+        assert_eq!(
+            ready, "READY",
+            "the Python peer failed to start (is pyzmq installed?)"
+        );
         peer
     }
 
@@ -56,7 +61,9 @@ impl PythonPeer {
             Ok(line) => line,
             Err(_) => {
                 let status = self.child.try_wait().ok().flatten();
-                panic!("no output from the Python peer within {PATIENCE:?} (exit status: {status:?})");
+                panic!(
+                    "no output from the Python peer within {PATIENCE:?} (exit status: {status:?})"
+                );
             }
         }
     }
@@ -71,7 +78,11 @@ impl Drop for PythonPeer {
 
 /// A free loopback port (the Python classes bind `tcp://*:port` themselves).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn run<T>(test: impl std::future::Future<Output = T>) -> T {
@@ -126,7 +137,10 @@ fn rust_publisher_to_python_subscriber() {
         let mut python = PythonPeer::spawn("subscriber", &[&port, "7", "2"]);
         publisher.wait_for_subscribers(1).await;
         publisher.publish("Hi from Rust é").await.unwrap();
-        publisher.publish_json(&json!({"data": 42, "list": [1, 2.5]})).await.unwrap();
+        publisher
+            .publish_json(&json!({"data": 42, "list": [1, 2.5]}))
+            .await
+            .unwrap();
         let text: Value = serde_json::from_str(&python.line()).unwrap();
         assert_eq!(text, json!("Hi from Rust é"));
         let object: Value = serde_json::from_str(&python.line()).unwrap();
@@ -154,7 +168,10 @@ fn both_publishers_put_the_same_octets_on_the_wire() {
         ours.wait_for_subscribers(1).await;
         ours.publish(text).await.unwrap();
         ours.publish_json(&value).await.unwrap();
-        let rust_frames = [within(from_rust.recv()).await.unwrap(), within(from_rust.recv()).await.unwrap()];
+        let rust_frames = [
+            within(from_rust.recv()).await.unwrap(),
+            within(from_rust.recv()).await.unwrap(),
+        ];
         let mut python_frames: Vec<Msg> = Vec::new();
         while python_frames.len() < 2 {
             let msg = within(from_python.recv()).await.unwrap();
@@ -187,9 +204,17 @@ fn python_client_rust_server_and_back() {
 
         let port = free_port();
         let _python_server = PythonPeer::spawn("rr_server", &[&port.to_string()]);
-        let client = RRClient::new("127.0.0.1", port).unwrap().with_timeout(PATIENCE);
-        assert_eq!(within(client.request_text("ping")).await.unwrap(), "py: ping");
-        assert_eq!(within(client.request_text("again")).await.unwrap(), "py: again");
+        let client = RRClient::new("127.0.0.1", port)
+            .unwrap()
+            .with_timeout(PATIENCE);
+        assert_eq!(
+            within(client.request_text("ping")).await.unwrap(),
+            "py: ping"
+        );
+        assert_eq!(
+            within(client.request_text("again")).await.unwrap(),
+            "py: again"
+        );
     });
 }
 
@@ -221,7 +246,12 @@ fn rust_pair_client_to_python_pair_server() {
     let port = free_port();
     let _python = PythonPeer::spawn("pair_server", &[&port.to_string()]);
     run(async {
-        let client = PairClient::new("127.0.0.1", port).unwrap().with_timeout(PATIENCE);
-        assert_eq!(within(client.request_text("anything")).await.unwrap(), "py pair");
+        let client = PairClient::new("127.0.0.1", port)
+            .unwrap()
+            .with_timeout(PATIENCE);
+        assert_eq!(
+            within(client.request_text("anything")).await.unwrap(),
+            "py pair"
+        );
     });
 }
