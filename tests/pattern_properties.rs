@@ -224,6 +224,12 @@ proptest! {
                 PushOp::Receive(j) => { net.run(); receive(&mut net, j, &mut delivered)?; }
                 PushOp::Run => net.run(),
                 PushOp::Drop(j) => {
+                    // What reached the puller before its connection dropped stays readable
+                    // (as in libzmq) but is fair-queued against the new connection's
+                    // messages, so order holds per connection, not across the drop: read
+                    // the old connection's messages first.
+                    net.run();
+                    receive(&mut net, j, &mut delivered)?;
                     net.disconnect(links[j]);
                     net.reconnect(links[j]);
                     dropped_links = true;

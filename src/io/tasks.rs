@@ -135,14 +135,18 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let ended = Driver::new(Arc::clone(shared), peer, stream).await;
-    let socket_type = shared.with(|inner| {
+    let (socket_type, state_waiters) = shared.with(|inner| {
         let task = inner.peers.remove(&peer);
         inner.machine.close(peer);
         if task.is_some_and(|t| t.remove_on_close) {
             inner.machine.remove_peer(peer);
         }
-        inner.machine.socket_type()
+        // `close` may be waiting for this driver to report "flushed", which it never will
+        // now: wake it to look again, or it waits out its whole linger for nothing.
+        let waiters = std::mem::take(&mut inner.state_wakers);
+        (inner.machine.socket_type(), waiters)
     });
+    state_waiters.into_iter().for_each(Waker::wake);
     match &ended {
         Ended::Stopped => log::debug!("{socket_type} {peer}: {ended}"),
         Ended::PeerClosed => log::info!("{socket_type} {peer}: {ended}"),

@@ -41,6 +41,9 @@ pub(crate) struct Pipes {
     with_input: VecDeque<PeerId>,
     /// Peers whose queues changed in a way the socket must act on.
     wakes: VecDeque<PeerId>,
+    /// Inboxes of detached peers that still hold messages: what a peer sent before it left
+    /// is delivered, as libzmq does. Their peers stay in `with_input` until drained.
+    orphans: BTreeMap<PeerId, VecDeque<Msg>>,
     send_hwm: usize,
     recv_hwm: usize,
 }
@@ -54,6 +57,7 @@ impl Pipes {
             rotation: VecDeque::new(),
             with_input: VecDeque::new(),
             wakes: VecDeque::new(),
+            orphans: BTreeMap::new(),
             send_hwm: unlimited(send_hwm),
             recv_hwm: unlimited(recv_hwm),
         }
@@ -89,9 +93,14 @@ impl Pipes {
         }
     }
 
-    /// Removes the peer and discards both of its queues.
+    /// Removes the peer and discards its outgoing queue; messages it sent that the
+    /// application has not read yet stay readable.
     pub(crate) fn detach(&mut self, peer: PeerId) {
-        self.pipes.remove(&peer);
+        if let Some(pipe) = self.pipes.remove(&peer)
+            && !pipe.inbox.is_empty()
+        {
+            self.orphans.entry(peer).or_default().extend(pipe.inbox);
+        }
     }
 
     pub(crate) fn set_connected(&mut self, peer: PeerId, connected: bool) {
@@ -206,6 +215,21 @@ impl Pipes {
     pub(crate) fn pop_input(&mut self) -> Option<(PeerId, Msg)> {
         let (peer, pipe, msg) = loop {
             let peer = self.with_input.pop_front()?;
+            // A detached peer's leftovers come first (they are older than anything a
+            // re-attached pipe of the same peer holds).
+            if let Some(orphan) = self.orphans.get_mut(&peer)
+                && let Some(msg) = orphan.pop_front()
+            {
+                if orphan.is_empty() {
+                    self.orphans.remove(&peer);
+                }
+                if self.orphans.contains_key(&peer)
+                    || self.pipes.get(&peer).is_some_and(|p| !p.inbox.is_empty())
+                {
+                    self.with_input.push_back(peer);
+                }
+                return Some((peer, msg));
+            }
             if let Some(pipe) = self.pipes.get_mut(&peer)
                 && let Some(msg) = pipe.inbox.pop_front()
             {

@@ -324,6 +324,21 @@ mod dealer_and_push {
     }
 
     #[test]
+    fn what_a_peer_sent_before_leaving_is_still_delivered() {
+        // libzmq keeps a departed peer's unread messages readable: a PUSH that sends and
+        // closes must not lose what already arrived (found by tests/io_faults.rs).
+        let mut pull = pattern(SocketType::Pull);
+        let peers = connect_peers(&mut pull, SocketType::Push, 2);
+        input(&mut pull, peers[0], msg(&["a1"]));
+        input(&mut pull, peers[0], msg(&["a2"]));
+        input(&mut pull, peers[1], msg(&["b1"]));
+        pull.detach(peers[0]);
+        let got: Vec<Msg> = std::iter::from_fn(|| pull.recv().unwrap()).collect();
+        assert_eq!(got, [msg(&["a1"]), msg(&["b1"]), msg(&["a2"])]);
+        assert_eq!(pull.poll_wake(), None, "a departed peer is never woken");
+    }
+
+    #[test]
     fn dealer_fair_queues_in() {
         let mut dealer = pattern(SocketType::Dealer);
         let peers = connect_peers(&mut dealer, SocketType::Router, 2);
@@ -581,8 +596,17 @@ mod publish {
         let sub = |p: &str| Msg::from([&[1u8][..], p.as_bytes()].concat());
         let unsub = |p: &str| Msg::from([&[0u8][..], p.as_bytes()].concat());
         // "A" from the second peer is not new; cancelling it once leaves the other one; the
-        // upstream message is lost with its peer; the departure cancels A and B for good.
-        assert_eq!(got, [sub("A"), sub("B"), unsub("A"), unsub("B")]);
+        // departure cancels A and B for good; what the peer sent before leaving still comes.
+        assert_eq!(
+            got,
+            [
+                sub("A"),
+                sub("B"),
+                unsub("A"),
+                unsub("B"),
+                msg(&["upstream"])
+            ]
+        );
     }
 
     #[test]
