@@ -36,6 +36,7 @@ mod pair;
 mod pipeline;
 mod pubsub;
 mod reqrep;
+mod server;
 mod stop;
 
 use std::time::Duration;
@@ -45,10 +46,11 @@ use thiserror::Error;
 pub use coding::Coding;
 pub use framing::{DEFAULT_MSGID, MalformedMessage, Payload, to_python_json};
 pub use handler::{ERROR_REPLY_PREFIX, FromRequest, Handler, IntoReply, error_reply_reason};
-pub use pair::{PairClient, PairServer};
+pub use pair::PairClient;
 pub use pipeline::{PPPuller, PPPusher};
 pub use pubsub::{Publisher, Subscriber};
-pub use reqrep::{RRClient, RRServer};
+pub use reqrep::RRClient;
+pub use server::{ExclusivePair, PairServer, RRServer, RequestReply, Server, ServerKind};
 pub use stop::StopHandle;
 
 /// What can go wrong in the high-level API.

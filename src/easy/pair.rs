@@ -1,112 +1,14 @@
-//! [`PairServer`] and [`PairClient`]: an exclusive pair where the server answers every
-//! message.
+//! [`PairClient`]: talks to a [`PairServer`](super::PairServer) over an exclusive pair.
 
 use std::time::Duration;
 
 use super::coding::Coding;
-use super::handler::{DynHandler, Handler, echo, erase};
-use super::reqrep::serve;
-use super::stop::StopHandle;
-use super::{Error, tcp_any, tcp_host};
+use super::{Error, tcp_host};
 use crate::Msg;
 use crate::io::Socket;
 use crate::proto::SocketType;
 
-/// Answers each message from its one client with its handler's reply; echoes without a
-/// handler (Python: `PairServer`). Unlike the Python original, the handler receives the
-/// message, and only the server binds.
-///
-/// ```
-/// # smol::block_on(async {
-/// use zmq_sansio::easy::{PairClient, PairServer};
-///
-/// let server = PairServer::bind("tcp://127.0.0.1:*")?
-///     .with_handler(|msg: String| async move { msg.to_uppercase() });
-/// let client = PairClient::connect(server.endpoint())?;
-/// let serving = smol::spawn(async move { server.run().await });
-/// assert_eq!(client.request_text("ping").await?, "PING");
-/// drop(serving); // dropping the task stops it
-/// # Ok::<(), zmq_sansio::easy::Error>(())
-/// # }).unwrap();
-/// ```
-pub struct PairServer {
-    socket: Socket,
-    endpoint: String,
-    handler: DynHandler,
-    coding: Coding,
-    stop: StopHandle,
-}
-
-impl std::fmt::Debug for PairServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PairServer")
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PairServer {
-    /// Binds `tcp://*:port` (Python: `PairServer(port)`).
-    pub fn new(port: u16) -> Result<Self, Error> {
-        Self::bind(&tcp_any(port))
-    }
-
-    /// Binds any endpoint.
-    pub fn bind(endpoint: &str) -> Result<Self, Error> {
-        let socket = Socket::new(SocketType::Pair);
-        let endpoint = socket.bind(endpoint)?;
-        log::info!("PairServer bound to {endpoint}");
-        Ok(Self {
-            socket,
-            endpoint,
-            handler: echo(),
-            coding: Coding::UTF_8,
-            stop: StopHandle::default(),
-        })
-    }
-
-    /// Sets the handler (sync or async; it receives the message).
-    pub fn with_handler<H: Handler<M>, M>(mut self, handler: H) -> Self {
-        self.handler = erase(handler);
-        self
-    }
-
-    /// Text is encoded and decoded with this encoding (a WHATWG label).
-    pub fn with_coding(mut self, label: &str) -> Result<Self, Error> {
-        self.coding = Coding::for_label(label)?;
-        Ok(self)
-    }
-
-    /// The endpoint as bound.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// A handle that makes [`PairServer::run`] return.
-    pub fn stop_handle(&self) -> StopHandle {
-        self.stop.clone()
-    }
-
-    /// Answers messages until stopped.
-    pub async fn run(&self) -> Result<(), Error> {
-        serve(
-            &self.socket,
-            &self.handler,
-            &self.coding,
-            &self.stop,
-            "PairServer",
-        )
-        .await
-    }
-
-    /// Closes the socket.
-    pub async fn close(&self) {
-        self.stop.stop();
-        self.socket.close().await;
-    }
-}
-
-/// Talks to a [`PairServer`] (Python: `PairClient`, which bound as well; this one connects).
+/// Talks to a [`PairServer`](super::PairServer) (Python: `PairClient`, which bound as well; this one connects).
 ///
 /// ```
 /// # smol::block_on(async {
