@@ -231,3 +231,62 @@ fn many_messages_keep_order_under_load() {
         pull.close().await;
     });
 }
+
+#[test]
+fn ipv6_loopback_and_hostnames() {
+    smol::block_on(async {
+        // IPv6 literal in brackets, with an ephemeral port.
+        let (push, pull) =
+            connected(SocketType::Push, SocketType::Pull, "tcp://[::1]:*", false).await;
+        push.send("over ipv6").await.unwrap();
+        assert_eq!(recv(&pull).await, m(&["over ipv6"]));
+        push.close().await;
+        pull.close().await;
+
+        // A host name, resolved when connecting.
+        let rep = socket(SocketType::Rep);
+        let bound = rep.bind("tcp://127.0.0.1:*").unwrap();
+        let port = bound.rsplit(':').next().unwrap();
+        let req = socket(SocketType::Req);
+        req.connect(&format!("tcp://localhost:{port}")).unwrap();
+        req.send("by name").await.unwrap();
+        let request = recv(&rep).await;
+        rep.send(request).await.unwrap();
+        assert_eq!(recv(&req).await, m(&["by name"]));
+        assert!(bound.starts_with("tcp://127.0.0.1:"), "{bound}");
+        req.close().await;
+        rep.close().await;
+    });
+}
+
+#[test]
+fn malformed_endpoints_are_clear_errors() {
+    let socket = socket(SocketType::Pull);
+    let cases = [
+        ("127.0.0.1:5555", "no transport"),
+        ("tcp://127.0.0.1", "no port"),
+        ("tcp://127.0.0.1:70000", "invalid port"),
+        ("udp://127.0.0.1:1", "unsupported transport"),
+    ];
+    for (endpoint, expected) in cases {
+        let bind = socket.bind(endpoint).unwrap_err().to_string();
+        let connect = socket.connect(endpoint).unwrap_err().to_string();
+        assert!(
+            bind.contains(expected) && connect.contains(expected),
+            "{bind} / {connect}"
+        );
+    }
+    let wildcard = socket.connect("tcp://*:5555").unwrap_err().to_string();
+    assert!(
+        wildcard.contains("only bind accepts wildcards"),
+        "{wildcard}"
+    );
+    let taken = socket.bind("tcp://127.0.0.1:*").unwrap();
+    let in_use = socket.bind(&taken).unwrap_err().to_string();
+    assert!(
+        in_use.contains(&taken) && in_use.to_lowercase().contains("in use"),
+        "{in_use}"
+    );
+    assert!(socket.unbind("tcp://127.0.0.1:1").is_err());
+    assert!(socket.disconnect("tcp://127.0.0.1:1").is_err());
+}
