@@ -910,6 +910,102 @@ fn pattern() -> Seeds {
         ],
     );
 
+    // PULL with a receive HWM of 2: a peer that leaves with two messages unread (and one
+    // refused) still has them delivered in its fair-queue turns, behind another peer's and
+    // interleaved with what its slot's next peer sends; it is never woken again.
+    let mut pull_leftovers = PatternScenario::new(
+        Pull,
+        vec![
+            connect(0),
+            connect(1),
+            Input {
+                slot: 0,
+                frames: frames(&[b"a"]),
+            },
+            Input {
+                slot: 1,
+                frames: frames(&[b"b"]),
+            },
+            Input {
+                slot: 0,
+                frames: frames(&[b"aa"]),
+            },
+            Input {
+                slot: 0,
+                frames: frames(&[b"aaa"]),
+            },
+            Detach { slot: 0 },
+            connect(0),
+            Input {
+                slot: 0,
+                frames: frames(&[b"ab"]),
+            },
+            Recv,
+            Recv,
+            Input {
+                slot: 1,
+                frames: frames(&[b"bb"]),
+            },
+            Recv,
+            Recv,
+            Recv,
+            Recv,
+        ],
+    );
+    pull_leftovers.recv_hwm = 2;
+
+    // ROUTER: what a departed peer sent keeps its routing id; REP: a departed peer's
+    // request is still received, and the reply to it goes nowhere.
+    let router_leftovers = PatternScenario::new(
+        Router,
+        vec![
+            Connect {
+                slot: 0,
+                identity: Some(0),
+            },
+            connect(1),
+            Input {
+                slot: 0,
+                frames: frames(&[b"a"]),
+            },
+            Input {
+                slot: 1,
+                frames: frames(&[b"b"]),
+            },
+            Input {
+                slot: 1,
+                frames: frames(&[b"bb"]),
+            },
+            Detach { slot: 1 },
+            Detach { slot: 0 },
+            Recv,
+            Recv,
+            Recv,
+            Recv,
+        ],
+    );
+    let rep_leftovers = PatternScenario::new(
+        Rep,
+        vec![
+            connect(0),
+            connect(1),
+            Reply {
+                slot: 0,
+                body: text(b"a"),
+            },
+            Reply {
+                slot: 1,
+                body: text(b"b"),
+            },
+            Detach { slot: 0 },
+            Recv,
+            send(&[b"ab"]),
+            Recv,
+            send(&[b"ba"]),
+            pop(1),
+        ],
+    );
+
     vec![
         ("push-round-robin-hwm", seed(push)),
         ("pub-long-prefix-disconnect", seed(publisher)),
@@ -927,6 +1023,9 @@ fn pattern() -> Seeds {
         ("req-relaxed-blocked-keeps-reply", seed(req_relaxed_blocked)),
         ("sub-filter-at-recv", seed(sub_recv_filter)),
         ("pub-100k-prefixes-detach", seed(publisher_huge)),
+        ("pull-leftovers-after-detach", seed(pull_leftovers)),
+        ("router-leftovers-keep-routing-id", seed(router_leftovers)),
+        ("rep-request-from-departed-peer", seed(rep_leftovers)),
     ]
 }
 
@@ -1161,6 +1260,53 @@ fn network() -> Seeds {
         ],
     );
 
+    // Each PUSH's messages reach a PULL, whose transports then close before it reads: what
+    // arrived is still delivered, interleaved with what comes over the next transport.
+    let push_pull_leftovers = scenario(
+        Topology::PushPull,
+        0,
+        0,
+        0,
+        [
+            (0..8).map(|i| send(i % 2)).collect::<Vec<_>>(),
+            vec![
+                Run,
+                Disconnect { link: 0 },
+                Disconnect { link: 2 },
+                Reconnect { link: 0 },
+                send(0),
+                send(0),
+                Run,
+                Recv { socket: 2 },
+                Recv { socket: 3 },
+            ],
+        ]
+        .concat(),
+    );
+
+    // The ROUTER reads requests of a DEALER whose transport closed; its replies reach the
+    // DEALER (by its identity) once it is back.
+    let dealer_router_leftovers = scenario(
+        Topology::DealerRouter,
+        0,
+        0,
+        0,
+        vec![
+            send(0),
+            send(1),
+            send(0),
+            Run,
+            Disconnect { link: 0 },
+            Disconnect { link: 1 },
+            Reconnect { link: 0 },
+            send(0),
+            Run,
+            Recv { socket: 0 },
+            Run,
+            Recv { socket: 1 },
+        ],
+    );
+
     vec![
         ("push-pull-reconnect", seed(push_pull)),
         ("xpub-xsub-subscriptions", seed(pub_sub)),
@@ -1170,5 +1316,13 @@ fn network() -> Seeds {
         ("pair-heartbeats-octet-by-octet", seed(pair)),
         ("req-reply-survives-disconnect", seed(req_reply_kept)),
         ("sub-unsubscribe-before-recv", seed(sub_recv_filter)),
+        (
+            "push-pull-leftovers-after-disconnect",
+            seed(push_pull_leftovers),
+        ),
+        (
+            "router-reads-departed-dealer",
+            seed(dealer_router_leftovers),
+        ),
     ]
 }

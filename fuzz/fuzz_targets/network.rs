@@ -8,7 +8,15 @@
 //! Every message carries a tag naming its sender and a sequence number. Invariants:
 //! - no panics, and every socket call gives a result its type allows;
 //! - nothing is delivered that was not sent, or delivered twice; messages from one sender
-//!   arrive at one receiver in sending order;
+//!   arrive at one receiver in sending order (for replies, in the order the ROUTER sent
+//!   them), except that an accepting socket reads what a closed transport left behind in
+//!   its fair-queue turn, interleaved with what comes over the next transport of the link:
+//!   what it receives from one sender is then a merge of at most as many increasing runs,
+//!   each one older than the next, as the link has had transports (one if it connects);
+//! - what reached a receiver's queue is received, even when the link then goes down (as in
+//!   libzmq, a detached peer's unread messages stay readable): after every transport of a
+//!   link that closes, its receivers get at least as many more messages from the other end
+//!   as they held from it (SUB/XSUB, which may filter them, aside);
 //! - PUB/SUB: every message a subscriber receives matches a prefix that it holds when it
 //!   receives it (SUB and XSUB filter again at `recv`, so one that arrived under a
 //!   subscription dropped since is never delivered);
@@ -51,8 +59,10 @@ const PROBE_TOPIC: &[u8] = b"\x02probe";
 fn run(scenario: &NetworkScenario) {
     let mut t = Tracker::new(scenario);
     for op in &scenario.ops {
+        t.count_held();
         t.step(op);
-        t.check_links();
+        // Receiving empties queues: what they held before is no measure after a `Recv`.
+        t.check_links(!matches!(op, NetOp::Recv { .. }));
     }
     t.finish();
 }
@@ -97,6 +107,16 @@ fn parse_reply(frame: &[u8]) -> Tag {
     Tag::parse(rest)
 }
 
+/// What one receiver got from one sender.
+#[derive(Debug, Default)]
+struct Arrivals {
+    /// Sending order -> order of arrival.
+    order: BTreeMap<u64, u64>,
+    /// Neighbours in sending order that arrived the other way round: the increasing runs
+    /// the arrivals split into, less one.
+    breaks: usize,
+}
+
 /// A strict REQ's outstanding request, and how far its reply is known to have come.
 #[derive(Debug, Clone, Copy)]
 struct Asked {
@@ -125,8 +145,22 @@ struct Tracker {
     sent: BTreeSet<Tag>,
     /// What arrived, and where.
     delivered: BTreeMap<(usize, Tag), usize>,
-    /// Last sequence number a receiver got from a sender.
-    last: BTreeMap<(usize, usize), u64>,
+    /// What a receiver got from the socket at the other end of a link, by sending order.
+    received: BTreeMap<(usize, usize), Arrivals>,
+    /// Deliveries so far (the order of arrival).
+    arrivals: u64,
+    /// The sockets of each link: (connecting, binding).
+    ends: Vec<(usize, usize)>,
+    /// Transports each link has had.
+    transports: Vec<usize>,
+    /// Messages each receiving end of a link held when the link was last seen up, by
+    /// link: (connecting end, binding end).
+    held_in: Vec<(usize, usize)>,
+    /// Messages a receiver must still get over a link (from what its queue held when a
+    /// transport closed), by (link, receiver).
+    owed: BTreeMap<(usize, usize), usize>,
+    /// ROUTER: the order in which it sent each reply, by request tag.
+    reply_order: BTreeMap<Tag, u64>,
     /// Some link went down (a disconnect, or a failure).
     any_down: bool,
     /// Links partitioned since they last connected.
@@ -255,7 +289,20 @@ impl Tracker {
             next_seq: 0,
             sent: BTreeSet::new(),
             delivered: BTreeMap::new(),
-            last: BTreeMap::new(),
+            received: BTreeMap::new(),
+            arrivals: 0,
+            ends: if servers_connect {
+                pairs
+                    .iter()
+                    .map(|&(client, server)| (server, client))
+                    .collect()
+            } else {
+                pairs.clone()
+            },
+            transports: vec![1; n],
+            held_in: vec![(0, 0); n],
+            owed: BTreeMap::new(),
+            reply_order: BTreeMap::new(),
             any_down: false,
             partitioned: vec![false; n],
             was_up: vec![true; n],
@@ -355,12 +402,44 @@ impl Tracker {
         }
     }
 
-    /// Links that went down, and links that failed on their own.
-    fn check_links(&mut self) {
+    /// How many messages each receiving end of every link that is up holds from the other
+    /// end. Queues only grow until the application reads, so when a transport closes
+    /// (`Disconnect`) or fails (`Advance`, `Run`) they hold at least this much.
+    fn count_held(&mut self) {
+        for l in 0..self.links.len() {
+            let (connector, binder) = self.net.link_peers(self.links[l]);
+            let (c, b) = self.ends[l];
+            let held = |t: &mut Self, i: usize, peer: Option<PeerId>| match (t.topology, peer) {
+                // Subscribers filter again at `recv`: what they hold is not owed.
+                (Topology::PubSub, _) | (_, None) => 0,
+                (_, Some(peer)) => t
+                    .net
+                    .socket(t.ids[i])
+                    .pattern()
+                    .stats(peer)
+                    .map_or(0, |s| s.inbound_msgs),
+            };
+            self.held_in[l] = (held(self, c, Some(connector)), held(self, b, binder));
+        }
+    }
+
+    /// Links that went down, and links that failed on their own; `credit`: the queues held
+    /// at least what `count_held` counted when the link went down.
+    fn check_links(&mut self, credit: bool) {
         for (l, &link) in self.links.iter().enumerate() {
             let up = self.net.is_up(link);
             if self.was_up[l] && !up {
                 self.any_down = true;
+                if credit {
+                    // The connecting end keeps its queue (which may hold what was owed
+                    // before); the binding end's queue is left behind, on top of any
+                    // earlier ones.
+                    let (c, b) = self.ends[l];
+                    let (held_c, held_b) = self.held_in[l];
+                    let owed_c = self.owed.entry((l, c)).or_default();
+                    *owed_c = (*owed_c).max(held_c);
+                    *self.owed.entry((l, b)).or_default() += held_b;
+                }
                 if let Some(err) = self.net.link_error(link) {
                     assert!(
                         self.partitioned[l] || self.heartbeats,
@@ -370,6 +449,7 @@ impl Tracker {
             }
             if !self.was_up[l] && up {
                 self.partitioned[l] = false; // a fresh transport
+                self.transports[l] += 1;
             }
             self.was_up[l] = up;
         }
@@ -462,8 +542,18 @@ impl Tracker {
     // -----------------------------------------------------------------------------------
     // Receiving
 
-    /// Records a delivery of `tag` at `receiver`: sent, not seen there before, in order.
-    fn arrived(&mut self, receiver: usize, tag: Tag) {
+    /// The link between two sockets.
+    fn link_between(&self, a: usize, b: usize) -> usize {
+        self.ends
+            .iter()
+            .position(|&(c, s)| (c, s) == (a, b) || (c, s) == (b, a))
+            .expect("linked")
+    }
+
+    /// Records a delivery of `tag` at `receiver`, from socket `origin` and `order`-th in
+    /// what that socket sent: sent, not seen there before, in order as far as the link's
+    /// transports allow.
+    fn arrived(&mut self, receiver: usize, tag: Tag, origin: usize, order: u64) {
         assert!(
             self.sent.contains(&tag),
             "{receiver} got {tag:?}, never sent"
@@ -476,15 +566,36 @@ impl Tracker {
         if let Some(before) = self.delivered.insert(key, receiver) {
             panic!("{tag:?} delivered twice (to {before}, then {receiver})");
         }
-        if let Some(&last) = self.last.get(&(tag.sender, receiver))
-            && last >= tag.seq
-        {
-            panic!(
-                "{receiver} got {tag:?} after seq {last} from {}: out of order",
-                tag.sender
-            );
+        let l = self.link_between(origin, receiver);
+        if let Some(owed) = self.owed.get_mut(&(l, receiver)) {
+            *owed = owed.saturating_sub(1);
         }
-        self.last.insert((tag.sender, receiver), tag.seq);
+        // Only an accepting socket has several queues for one link (the transports gone,
+        // drained in their fair-queue turns, and the current one).
+        let runs = if self.ends[l].1 == receiver {
+            self.transports[l]
+        } else {
+            1
+        };
+        self.arrivals += 1;
+        let arrivals = self.received.entry((origin, receiver)).or_default();
+        let before = arrivals.order.range(..order).next_back().map(|(_, &a)| a);
+        let after = arrivals.order.range(order + 1..).next().map(|(_, &a)| a);
+        if let Some(after) = after {
+            // `order` arrives after a later message: a new break, unless it goes between
+            // two neighbours that were one already.
+            if before.is_none_or(|before| before < after) {
+                arrivals.breaks += 1;
+            }
+        }
+        arrivals.order.insert(order, self.arrivals);
+        assert!(
+            arrivals.breaks < runs,
+            "{receiver} got {tag:?} (#{order} from {origin}) out of order: {} runs over {runs} \
+             transport(s) of link {l} ({:?})",
+            arrivals.breaks + 1,
+            arrivals.order
+        );
     }
 
     /// Whether `tag` arrived anywhere.
@@ -517,7 +628,7 @@ impl Tracker {
                     if ty == SocketType::Pair {
                         assert_ne!(tag.sender, i, "PAIR {i} got its own message");
                     }
-                    self.arrived(i, tag);
+                    self.arrived(i, tag, tag.sender, tag.seq);
                     any = true;
                 }
             }
@@ -536,7 +647,7 @@ impl Tracker {
                         "{ty} {i} got {topic:?} ({tag:?}), matching no prefix it holds now \
                          (held: {held:?})"
                     );
-                    self.arrived(i, tag);
+                    self.arrived(i, tag, tag.sender, tag.seq);
                     any = true;
                 }
             }
@@ -545,7 +656,8 @@ impl Tracker {
                     assert_eq!(request.len(), 1, "REP: {request:?}");
                     let tag = Tag::parse(&request.frames()[0]);
                     assert_eq!(self.types[tag.sender], SocketType::Req);
-                    self.arrived(i, tag);
+                    // From a transport that may be gone since: the reply is then dropped.
+                    self.arrived(i, tag, tag.sender, tag.seq);
                     let result = self.socket(i).send(Msg::from(reply_frame(tag)));
                     assert_eq!(result, Ok(()), "REP reply");
                     let l = self.req_link[&tag.sender];
@@ -608,10 +720,12 @@ impl Tracker {
                             "generated id {routing_id:?}"
                         ),
                     }
-                    self.arrived(i, tag);
+                    self.arrived(i, tag, tag.sender, tag.seq);
                     let reply = Msg::from_frames([routing_id, reply_frame(tag)]);
                     if self.route(i, reply) {
                         self.replied.insert(tag);
+                        let order = self.reply_order.len() as u64;
+                        self.reply_order.insert(tag, order);
                     }
                     any = true;
                 }
@@ -624,7 +738,8 @@ impl Tracker {
                     assert!(self.replied.contains(&tag), "{tag:?} never replied");
                     // Replies travel under their own tags: one per request.
                     self.sent.insert(reply_tag(tag));
-                    self.arrived(i, reply_tag(tag));
+                    let order = self.reply_order[&tag];
+                    self.arrived(i, reply_tag(tag), 0, order);
                     any = true;
                 }
             }
@@ -677,8 +792,15 @@ impl Tracker {
             self.partition_on[l] = false;
             self.reconnect(l);
         }
-        self.check_links();
+        self.check_links(true);
         self.settle();
+
+        let owed: Vec<_> = self.owed.iter().filter(|&(_, &n)| n > 0).collect();
+        assert!(
+            owed.is_empty(),
+            "(link, receiver) never got this many of the messages it held when a transport \
+             closed: {owed:?}"
+        );
 
         if !self.any_down {
             let lost: Vec<Tag> = match self.topology {

@@ -10,8 +10,8 @@
 //! - results are exactly what the socket type's rules say, and nothing panics;
 //! - every queue holds exactly what the model holds (`stats`), so no queue exceeds its HWM,
 //!   and `pop_output` hands out exactly the model's next item: nothing is lost, duplicated
-//!   or reordered except as the rules say (a detach discards the peer's queues; PUB, XPUB,
-//!   SUB and XSUB drop a peer's output when it disconnects);
+//!   or reordered except as the rules say (a detach discards the peer's outgoing queue;
+//!   PUB, XPUB, SUB and XSUB drop a peer's output when it disconnects);
 //! - PUSH, DEALER, REQ: a message taken (`Ok`) goes to exactly one peer, one that had room;
 //!   `WouldBlock` only when no peer has room; round-robin passes over a peer with room at
 //!   most as many times as there were other peers ahead of it;
@@ -21,6 +21,10 @@
 //!   no peer is passed over more often than others have messages ahead of it); a full inbox
 //!   refuses input with `InputError::Full` handing the input back unchanged, and taking
 //!   from that inbox wakes the peer;
+//! - what a peer sent that the application has not read yet outlives its detach, as in
+//!   libzmq: those messages keep their turn in the fair queue (and their ROUTER routing id,
+//!   REP envelope, SUB/XSUB filtering at `recv`), the peer is never woken or listed again
+//!   and has no `stats`, and a REP reply to such a request is dropped silently;
 //! - REQ: requests carry the empty delimiter (and the REQ_CORRELATE id); only the asked
 //!   peer's well-formed reply to the outstanding request is accepted, and the REQ keeps it
 //!   itself: no peer's inbox ever holds a message (`stats`), and the reply survives its
@@ -155,8 +159,11 @@ struct Model {
     info_type: SocketType,
     /// Attached peers.
     peers: BTreeMap<PeerId, Peer>,
-    /// Fair queueing: the peers with messages, in turn order (each at most once).
+    /// Fair queueing: the peers with messages, in turn order (each at most once), attached
+    /// or detached with unread messages.
     fq: VecDeque<PeerId>,
+    /// Unread messages of detached peers: still delivered in their fair-queue turn.
+    orphans: BTreeMap<PeerId, VecDeque<Incoming>>,
     /// The id each slot names now.
     slots: [PeerId; SLOTS as usize],
     next_id: u64,
@@ -231,6 +238,7 @@ impl Model {
             info_type: compatible_peers(ty)[0],
             peers: BTreeMap::new(),
             fq: VecDeque::new(),
+            orphans: BTreeMap::new(),
             slots: std::array::from_fn(|i| PeerId(i as u64)),
             next_id: u64::from(SLOTS),
             retired: BTreeSet::new(),
@@ -502,6 +510,12 @@ impl Model {
                 "{id} is back"
             );
         }
+        for (&id, orphan) in &self.orphans {
+            assert!(
+                !orphan.is_empty() && self.fq.contains(&id),
+                "{id}: orphan turn"
+            );
+        }
     }
 
     // -----------------------------------------------------------------------------------
@@ -588,8 +602,12 @@ impl Model {
                 request.gone = true; // with the peer's queues; an accepted reply stays
             }
         }
-        self.peers.remove(&id);
-        self.fq.retain(|&p| p != id);
+        // Its outgoing queue goes; what it sent stays readable, keeping its turn in `fq`.
+        let peer = self.peers.remove(&id).expect("attached");
+        if !peer.inbox.is_empty() {
+            assert!(self.fq.contains(&id), "a peer with messages waits its turn");
+            self.orphans.insert(id, peer.inbox);
+        }
         self.retired.insert(id);
     }
 
@@ -674,9 +692,18 @@ impl Model {
     }
 
     /// Takes the next message in fair-queue order (the oldest of the peer whose turn it
-    /// is), waking the peer if its input was refused.
+    /// is, attached or not), waking the peer if it is attached and its input was refused.
     fn pop_input(&mut self) -> Option<(PeerId, Incoming)> {
         let id = self.fq.pop_front()?;
+        if let Some(orphan) = self.orphans.get_mut(&id) {
+            let incoming = orphan.pop_front().expect("orphans are never empty");
+            if orphan.is_empty() {
+                self.orphans.remove(&id);
+            } else {
+                self.fq.push_back(id);
+            }
+            return Some((id, incoming));
+        }
         let peer = self.peers.get_mut(&id).expect("waiting peers are attached");
         let incoming = peer.inbox.pop_front().expect("waiting peers have messages");
         if !peer.inbox.is_empty() {

@@ -205,7 +205,9 @@ impl Pipes {
             return Err(msg);
         }
         pipe.inbox.push_back(msg);
-        if pipe.inbox.len() == 1 {
+        // A re-attached peer (a connect-side peer under `immediate`) with leftovers from its
+        // previous connection already has its turn: it must not get two.
+        if pipe.inbox.len() == 1 && !self.orphans.contains_key(&peer) {
             self.with_input.push_back(peer);
         }
         Ok(())

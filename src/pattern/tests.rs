@@ -339,6 +339,27 @@ mod dealer_and_push {
     }
 
     #[test]
+    fn a_reattached_peer_with_leftovers_gets_one_turn() {
+        let mut pull = pattern(SocketType::Pull);
+        let (a, b) = (PeerId(1), PeerId(2));
+        connect_peers(&mut pull, SocketType::Push, 2);
+        input(&mut pull, a, msg(&["a1"]));
+        input(&mut pull, a, msg(&["a2"]));
+        pull.detach(a);
+        pull.attach(a).unwrap();
+        pull.connected(a, &info(SocketType::Push, None)).unwrap();
+        for m in ["a3", "a4"] {
+            input(&mut pull, a, msg(&[m]));
+        }
+        for m in ["b1", "b2"] {
+            input(&mut pull, b, msg(&[m]));
+        }
+        let got: Vec<Msg> = std::iter::from_fn(|| pull.recv().unwrap()).collect();
+        let order: Vec<&[u8]> = got.iter().map(|m| &m.frames()[0][..]).collect();
+        assert_eq!(order, [&b"a1"[..], b"b1", b"a2", b"b2", b"a3", b"a4"]);
+    }
+
+    #[test]
     fn dealer_fair_queues_in() {
         let mut dealer = pattern(SocketType::Dealer);
         let peers = connect_peers(&mut dealer, SocketType::Router, 2);
