@@ -9,8 +9,9 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
@@ -70,6 +71,38 @@ pub(crate) struct Driver<S> {
     /// Set once the connection has failed: the rest of the output is flushed until the
     /// deadline, then the driver ends with this.
     failing: Option<(Ended, Instant)>,
+    /// Whether the stream may have data to read.
+    readable: Arc<ReadReady>,
+}
+
+/// The waker handed to reads: it notes that the stream became readable, then wakes the
+/// driver's task.
+#[derive(Debug)]
+struct ReadReady {
+    ready: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl ReadReady {
+    fn set_task(&self, waker: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(|p| p.into_inner());
+        if !task.as_ref().is_some_and(|t| t.will_wake(waker)) {
+            *task = Some(waker.clone());
+        }
+    }
+}
+
+impl Wake for ReadReady {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::SeqCst);
+        if let Some(task) = &*self.task.lock().unwrap_or_else(|p| p.into_inner()) {
+            task.wake_by_ref();
+        }
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
@@ -87,6 +120,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             timer: Timer::never(),
             timer_at: None,
             failing: None,
+            readable: Arc::new(ReadReady {
+                ready: AtomicBool::new(true),
+                task: Mutex::new(None),
+            }),
         }
     }
 
@@ -207,9 +244,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 
     /// Reads once if the stream has data; whether anything was read.
     fn read(&mut self, cx: &mut Context<'_>) -> Result<bool, Ended> {
-        match Pin::new(&mut self.stream).poll_read(cx, &mut self.read_buf) {
+        // Only read when the stream may have data: after data came, or after the reactor
+        // said so. The task is also woken for writes and timers, and a read attempt that
+        // finds nothing costs two system calls (the read and re-arming the poller).
+        self.readable.set_task(cx.waker());
+        if !self.readable.ready.swap(false, Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let read_waker = Waker::from(Arc::clone(&self.readable));
+        let mut read_cx = Context::from_waker(&read_waker);
+        match Pin::new(&mut self.stream).poll_read(&mut read_cx, &mut self.read_buf) {
             Poll::Ready(Ok(0)) => Err(Ended::PeerClosed),
             Poll::Ready(Ok(n)) => {
+                self.readable.ready.store(true, Ordering::SeqCst); // there may be more
                 let result = self.shared.with(|inner| {
                     inner
                         .machine
@@ -221,7 +268,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 Ok(true)
             }
             Poll::Ready(Err(err)) => Err(Ended::Io(err)),
-            Poll::Pending => Ok(false),
+            Poll::Pending => Ok(false), // `readable` is woken when data arrives
         }
     }
 

@@ -259,7 +259,7 @@ impl Socket {
             };
         }
         let chunk = conn.poll_transmit();
-        if moved {
+        if moved && self.below_low_water(peer) {
             self.note_writable();
         }
         chunk
@@ -410,6 +410,18 @@ impl Socket {
         while let Some(peer) = self.pattern.poll_wake() {
             self.events.push_back(SocketEvent::Wake(peer));
         }
+    }
+
+    /// Whether the peer's queue has drained to half its high-water mark. A blocked sender is
+    /// resumed only then (libzmq's low-water mark), so it refills the queue in a burst
+    /// instead of waking once per message.
+    fn below_low_water(&self, peer: PeerId) -> bool {
+        let hwm = self.options.pattern.send_hwm;
+        hwm == 0
+            || self
+                .pattern
+                .stats(peer)
+                .is_none_or(|s| s.outbound_msgs <= hwm / 2)
     }
 
     fn note_writable(&mut self) {
