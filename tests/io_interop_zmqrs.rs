@@ -1,7 +1,7 @@
 //! Our `io::Socket` against zmq.rs (the `zeromq` crate, on its tokio runtime), over loopback
-//! TCP: every pattern zmq.rs 0.4 has, in both directions, with each side binding in turn.
+//! TCP: every pattern zmq.rs 0.7 has, in both directions, with each side binding in turn.
 //!
-//! zmq.rs 0.4 has no PAIR (nor XPUB/XSUB) socket, so PAIR is covered against libzmq and
+//! zmq.rs 0.7 has no PAIR (nor XPUB/XSUB) socket, so PAIR is covered against libzmq and
 //! pyzmq only.
 
 mod support;
@@ -75,7 +75,7 @@ impl Theirs {
             SocketType::Router => Self::Router(RouterSocket::with_options(options)),
             SocketType::Push => Self::Push(PushSocket::with_options(options)),
             SocketType::Pull => Self::Pull(PullSocket::with_options(options)),
-            other => panic!("zmq.rs 0.4 has no {other:?} socket"),
+            other => panic!("zmq.rs 0.7 has no {other:?} socket"),
         }
     }
 
@@ -153,6 +153,8 @@ impl Peers for ZmqRs {
         if let Some(id) = routing_id {
             options.peer_identity(PeerIdentity::try_from(id).expect("valid routing id"));
         }
+        // zmq.rs 0.7 spawns a PUB's fan-out task when the socket is made.
+        let _runtime = self.rt.enter();
         let mut socket = Theirs::new(kind, options);
         // Before bind/connect, so that no event is missed.
         let events = with_socket!(&mut socket, s => s.monitor());
