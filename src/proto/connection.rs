@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::mem;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use thiserror::Error;
 
 use super::command::{Command, CommandError, RawCommand};
@@ -15,6 +15,7 @@ use super::mechanism::{
     FrameCipher, HandshakeOutput, Mechanism, MechanismError, NullMechanism, Progress,
 };
 use super::metadata::Metadata;
+use super::recv_buffer::RecvBuffer;
 use super::socket_type::SocketType;
 use super::timers::{Expired, Timers};
 use crate::Msg;
@@ -176,7 +177,7 @@ pub struct Connection {
     config: Config,
     local_metadata: Metadata,
     state: State,
-    rx: BytesMut,
+    rx: RecvBuffer,
     decoder: FrameDecoder,
     tx: FrameEncoder,
     events: VecDeque<Event>,
@@ -208,7 +209,7 @@ impl Connection {
                 decoder: GreetingDecoder::new(),
                 mechanism,
             },
-            rx: BytesMut::new(),
+            rx: RecvBuffer::default(),
             decoder: FrameDecoder::new(),
             tx,
             events: VecDeque::new(),
@@ -377,10 +378,14 @@ impl Connection {
                 None => return Ok(()),
             }
         }
-        self.rx.extend_from_slice(data);
+        let frame_size = self
+            .decoder
+            .pending_size()
+            .map(|size| usize::try_from(size).unwrap_or(usize::MAX));
+        self.rx.extend(data, frame_size);
         loop {
             let limit = self.frame_limit();
-            let Some(frame) = self.decoder.decode(&mut self.rx, limit)? else {
+            let Some(frame) = self.decoder.decode(self.rx.buf(), limit)? else {
                 return Ok(());
             };
             self.on_frame(frame, now)?;
@@ -607,7 +612,7 @@ impl Connection {
         }
         self.timers.clear();
         self.partial = Msg::new();
-        self.rx = BytesMut::new();
+        self.rx.clear();
         self.state = State::Closed(err.clone());
         err
     }

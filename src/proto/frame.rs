@@ -17,10 +17,6 @@ const RESERVED: u8 = !(FLAG_MORE | FLAG_LONG | FLAG_COMMAND);
 /// Largest size a long frame may announce (2^63 - 1, RFC 23).
 pub const MAX_WIRE_SIZE: u64 = i64::MAX as u64;
 
-/// Most the decoder reserves ahead for a frame whose body has not arrived yet. Reserving the
-/// full announced size would let nine octets from a hostile peer allocate the whole limit.
-const MAX_RESERVE_AHEAD: usize = 1 << 20;
-
 /// What a frame carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FrameKind {
@@ -157,6 +153,12 @@ impl FrameDecoder {
         self.pending.is_none() && buf.is_empty()
     }
 
+    /// The body size of a frame whose header is decoded and whose body is still arriving:
+    /// a caller managing its own buffers can make room for all of it at once.
+    pub fn pending_size(&self) -> Option<u64> {
+        self.pending.map(|header| header.size)
+    }
+
     /// Takes one frame off the front of `buf`, or returns `Ok(None)` if it is incomplete.
     ///
     /// `max_size` bounds the body: a larger frame is refused from its header alone, before
@@ -189,8 +191,9 @@ impl FrameDecoder {
             limit: usize::MAX as u64,
         })?;
         if buf.len() < size {
+            // Growing `buf` is the caller's business (see `pending_size`): the decoder never
+            // allocates, so nine octets announcing a huge frame cost nothing here.
             self.pending = Some(header);
-            buf.reserve((size - buf.len()).min(MAX_RESERVE_AHEAD));
             return Ok(None);
         }
         self.pending = None;
@@ -397,11 +400,13 @@ mod tests {
     }
 
     #[test]
-    fn reservation_ahead_is_bounded() {
+    fn an_announced_size_reserves_nothing() {
         let mut buf = BytesMut::from(&[0x02, 0, 0, 0, 0, 0x40, 0, 0, 0][..]);
+        let capacity = buf.capacity();
         let mut decoder = FrameDecoder::new();
         assert!(decoder.decode(&mut buf, u64::MAX).unwrap().is_none());
-        assert!(buf.capacity() <= 2 * MAX_RESERVE_AHEAD);
+        assert_eq!(buf.capacity(), capacity - 9, "only the header was consumed");
+        assert_eq!(decoder.pending_size(), Some(1 << 30));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod frame;
 mod greeting;
 pub mod mechanism;
 mod metadata;
+mod recv_buffer;
 mod socket_type;
 mod timers;
 

@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::*;
 use crate::proto::config::{DEFAULT_HANDSHAKE_TIMEOUT, HeartbeatConfig};
