@@ -5,6 +5,7 @@
 //! reading it, which would deadlock two peers that both send), writes are vectored batches
 //! of the machine's output chunks, and no operation is ever cancelled half-way.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -23,6 +24,13 @@ use crate::pattern::{PeerError, PeerId};
 
 /// Octets read per call: large enough to decode many frames per lock.
 const READ_BUFFER: usize = 64 * 1024;
+
+thread_local! {
+    /// The buffer reads land in before the machine copies them into its own slabs. One per
+    /// thread, not one per connection: it is only borrowed between a read and the decoding
+    /// of what it read, and an idle connection should not cost 64 KiB.
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUFFER].into_boxed_slice());
+}
 /// Output taken from the machine per lock, at most.
 const WRITE_BATCH: usize = 256 * 1024;
 /// Chunks handed to one vectored write.
@@ -60,7 +68,6 @@ pub(crate) struct Driver<S> {
     shared: Arc<Shared>,
     peer: PeerId,
     stream: S,
-    read_buf: Box<[u8]>,
     out: VecDeque<Bytes>,
     /// Octets of `out`'s first chunk already written.
     written: usize,
@@ -112,7 +119,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             shared,
             peer,
             stream,
-            read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
             out: VecDeque::new(),
             written: 0,
             out_bytes: 0,
@@ -253,14 +259,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         let read_waker = Waker::from(Arc::clone(&self.readable));
         let mut read_cx = Context::from_waker(&read_waker);
-        match Pin::new(&mut self.stream).poll_read(&mut read_cx, &mut self.read_buf) {
+        READ_BUF.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => self.read_into(&mut read_cx, &mut buf),
+            // Only if a stream's own `poll_read` drives another connection on this thread.
+            Err(_) => self.read_into(&mut read_cx, &mut vec![0; READ_BUFFER]),
+        })
+    }
+
+    fn read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Result<bool, Ended> {
+        match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(0)) => Err(Ended::PeerClosed),
             Poll::Ready(Ok(n)) => {
                 self.readable.ready.store(true, Ordering::SeqCst); // there may be more
                 let result = self.shared.with(|inner| {
                     inner
                         .machine
-                        .handle_input(self.peer, &self.read_buf[..n], Instant::now())
+                        .handle_input(self.peer, &buf[..n], Instant::now())
                 });
                 if let Err(err) = result {
                     self.fail(Ended::Failed(err));
