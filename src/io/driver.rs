@@ -64,10 +64,16 @@ impl std::fmt::Display for Ended {
     }
 }
 
+/// Waits for a stream to become readable without reading it (`Async::poll_readable`).
+pub(crate) type ReadProbe<S> = fn(&S, &mut Context<'_>) -> Poll<io::Result<()>>;
+
 pub(crate) struct Driver<S> {
     shared: Arc<Shared>,
     peer: PeerId,
     stream: S,
+    /// For streams that can tell: after a short read the driver waits on this rather than
+    /// reading again to find the stream empty (two futile system calls per wake-up).
+    probe: Option<ReadProbe<S>>,
     out: VecDeque<Bytes>,
     /// Octets of `out`'s first chunk already written.
     written: usize,
@@ -114,11 +120,17 @@ impl Wake for ReadReady {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// A driver for `peer`, whose `PeerTask` must already be registered.
-    pub(crate) fn new(shared: Arc<Shared>, peer: PeerId, stream: S) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        peer: PeerId,
+        stream: S,
+        probe: Option<ReadProbe<S>>,
+    ) -> Self {
         Self {
             shared,
             peer,
             stream,
+            probe,
             out: VecDeque::new(),
             written: 0,
             out_bytes: 0,
@@ -270,7 +282,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(0)) => Err(Ended::PeerClosed),
             Poll::Ready(Ok(n)) => {
-                self.readable.ready.store(true, Ordering::SeqCst); // there may be more
+                if n < buf.len() && self.probe.is_some() {
+                    self.await_readable(cx);
+                } else {
+                    self.readable.ready.store(true, Ordering::SeqCst); // there may be more
+                }
                 let result = self.shared.with(|inner| {
                     inner
                         .machine
@@ -284,6 +300,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             Poll::Ready(Err(err)) => Err(Ended::Io(err)),
             Poll::Pending => Ok(false), // `readable` is woken when data arrives
         }
+    }
+
+    /// A short read emptied the stream: registers for the next readiness instead of
+    /// reading again. The reactor may first report the readiness that is already consumed;
+    /// the second call then registers.
+    fn await_readable(&mut self, cx: &mut Context<'_>) {
+        let Some(probe) = self.probe else { return };
+        self.readable.ready.store(false, Ordering::SeqCst);
+        for _ in 0..2 {
+            match probe(&self.stream, cx) {
+                Poll::Pending => return,
+                Poll::Ready(Ok(())) => {}
+                // Let the next read report it.
+                Poll::Ready(Err(_)) => break,
+            }
+        }
+        self.readable.ready.store(true, Ordering::SeqCst);
     }
 
     /// Arms the timer for `deadline`; whether it has already fired.

@@ -224,7 +224,8 @@ impl Socket {
             inner.peers.insert(peer, task);
             Ok(peer)
         })?;
-        spawn_connection(self.shared(), peer, stream);
+        // A stream of unknown kind: the driver learns it is drained by reading.
+        spawn_connection(self.shared(), peer, stream, None);
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use async_io::Timer;
 use futures_io::{AsyncRead, AsyncWrite};
 use smol::future::or;
 
-use super::driver::{Driver, Ended};
+use super::driver::{Driver, Ended, ReadProbe};
 use super::shared::{PeerTask, Shared, TaskGuard};
 use super::transport::{Listener, Stream};
 use crate::endpoint::Endpoint;
@@ -102,7 +102,9 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
                         Some(peer)
                     });
                     match peer {
-                        Some(peer) => spawn_connection(&shared, peer, stream),
+                        Some(peer) => {
+                            spawn_connection(&shared, peer, stream, Some(Stream::poll_readable))
+                        }
                         None => break,
                     }
                 }
@@ -118,23 +120,32 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
 }
 
 /// Runs a connection's driver in a task of its own (accepted connections, user streams).
-pub(crate) fn spawn_connection<S>(shared: &Arc<Shared>, peer: PeerId, stream: S)
-where
+pub(crate) fn spawn_connection<S>(
+    shared: &Arc<Shared>,
+    peer: PeerId,
+    stream: S,
+    probe: Option<ReadProbe<S>>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let guard = shared.task_started();
     let shared = Arc::clone(shared);
     spawn(guard, async move {
-        run_connection(&shared, peer, stream).await;
+        run_connection(&shared, peer, stream, probe).await;
     });
 }
 
 /// Drives one connection to its end, then forgets it and logs why it ended.
-async fn run_connection<S>(shared: &Arc<Shared>, peer: PeerId, stream: S) -> Ended
+async fn run_connection<S>(
+    shared: &Arc<Shared>,
+    peer: PeerId,
+    stream: S,
+    probe: Option<ReadProbe<S>>,
+) -> Ended
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let ended = Driver::new(Arc::clone(shared), peer, stream).await;
+    let ended = Driver::new(Arc::clone(shared), peer, stream, probe).await;
     let (socket_type, state_waiters) = shared.with(|inner| {
         let task = inner.peers.remove(&peer);
         inner.machine.close(peer);
@@ -205,7 +216,9 @@ pub(crate) fn spawn_connector(
                     let Some(handshakes_before) = registered else {
                         break;
                     };
-                    if let Ended::Stopped = run_connection(&shared, peer, stream).await {
+                    if let Ended::Stopped =
+                        run_connection(&shared, peer, stream, Some(Stream::poll_readable)).await
+                    {
                         break;
                     }
                     if shared.lock().handshakes > handshakes_before {

@@ -168,6 +168,17 @@ macro_rules! delegate {
     };
 }
 
+impl Stream {
+    /// Waits until the stream may have data, without reading (registers with the reactor).
+    pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_readable(cx),
+            #[cfg(unix)]
+            Stream::Ipc(s) => s.poll_readable(cx),
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
