@@ -290,3 +290,55 @@ fn malformed_endpoints_are_clear_errors() {
     assert!(socket.unbind("tcp://127.0.0.1:1").is_err());
     assert!(socket.disconnect("tcp://127.0.0.1:1").is_err());
 }
+
+/// A task that sends without ever waiting (PUB never does) yields to its executor now and
+/// then, so the connection tasks sharing the executor get to write: it completes a bounded
+/// number of sends in a row, then returns pending once, having woken itself.
+#[test]
+fn a_never_waiting_sender_yields_now_and_then() {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct CountWakes(AtomicUsize);
+    impl Wake for CountWakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&wakes));
+    let mut cx = Context::from_waker(&waker);
+
+    let publisher = Socket::new(SocketType::Pub); // no subscribers: every send drops at once
+    let mut streaks = Vec::new();
+    let mut streak = 0;
+    for _ in 0..1000 {
+        let mut send = std::pin::pin!(publisher.send("tick"));
+        loop {
+            match send.as_mut().poll(&mut cx) {
+                Poll::Ready(result) => {
+                    result.unwrap();
+                    streak += 1;
+                    break;
+                }
+                Poll::Pending => streaks.push(std::mem::replace(&mut streak, 0)),
+            }
+        }
+    }
+    assert!(
+        streaks.len() >= 5,
+        "yielded {} times in 1000 sends",
+        streaks.len()
+    );
+    assert!(
+        streaks.iter().all(|&s| (64..=256).contains(&s)),
+        "{streaks:?}"
+    );
+    assert_eq!(
+        wakes.0.load(Ordering::SeqCst),
+        streaks.len(),
+        "woke itself each time"
+    );
+}
