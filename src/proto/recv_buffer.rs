@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use bytes::BytesMut;
 
 /// The first slab of a connection: small, so that idle connections stay cheap.
-const MIN_SLAB: usize = 8 * 1024;
+const MIN_SLAB: usize = 1024;
 /// Slabs double up to this size while traffic keeps filling them.
 const MAX_SLAB: usize = 256 * 1024;
 /// Full slabs kept for reuse while frames still point into them. Bounds what one
