@@ -42,8 +42,8 @@ pub(crate) struct Inner {
     pub(crate) closed: bool,
     /// Tasks (listeners, connectors, drivers) still running for this socket.
     pub(crate) tasks: usize,
-    /// `send`/`recv` calls completed in a row without waiting (see [`Inner::must_yield`]).
-    pub(crate) ready_streak: u32,
+    /// The next `send` yields once before sending (see [`Inner::note_send_pressure`]).
+    pub(crate) yield_before_send: bool,
     /// Completed handshakes so far (for callers that wait for a peer).
     pub(crate) handshakes: u64,
     /// Bound and connected endpoints, by id.
@@ -81,7 +81,7 @@ impl Shared {
                 closing: false,
                 closed: false,
                 tasks: 0,
-                ready_streak: 0,
+                yield_before_send: false,
                 handshakes: 0,
                 endpoints: BTreeMap::new(),
                 next_endpoint: 1,
@@ -116,23 +116,17 @@ impl Shared {
     }
 }
 
-/// `send`/`recv` calls a socket completes in a row before it makes the calling task yield
-/// once (tokio's cooperative budget has the same purpose and size). A loop that sends
-/// without ever waiting, as PUB's never does, would otherwise keep the connection tasks on
-/// its executor thread from running: its subscribers' queues would fill and drop messages
-/// that a moment's yield lets the connections write out.
-const COOP_BUDGET: u32 = 128;
-
 impl Inner {
-    /// Counts one `send`/`recv` call; whether it should yield (wake itself, return
-    /// pending) instead of completing. Calls that wait reset the count.
-    pub(crate) fn must_yield(&mut self) -> bool {
-        self.ready_streak += 1;
-        if self.ready_streak > COOP_BUDGET {
-            self.ready_streak = 0;
-            return true;
+    /// After a send: if a peer's queue has just filled to half its HWM, the next `send`
+    /// yields once (wakes its task and returns pending) before sending. A loop that never
+    /// waits, as PUB's never does, would otherwise keep the connection tasks on its
+    /// executor thread from writing until the queue overflowed and dropped messages; one
+    /// yield per filling lets them drain it. Unlimited queues never ask for it, so bulk
+    /// senders keep their batches.
+    pub(crate) fn note_send_pressure(&mut self) {
+        if self.machine.take_send_pressure() {
+            self.yield_before_send = true;
         }
-        false
     }
 
     /// Routes the machine's events to the wakers they concern.

@@ -255,16 +255,18 @@ impl Socket {
             let Some(message) = msg.take() else {
                 return Poll::Ready(Ok(()));
             };
-            if inner.must_yield() {
+            if std::mem::take(&mut inner.yield_before_send) {
                 *msg = Some(message);
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
             match inner.machine.send(message) {
-                Ok(()) => Poll::Ready(Ok(())),
+                Ok(()) => {
+                    inner.note_send_pressure();
+                    Poll::Ready(Ok(()))
+                }
                 Err(pattern::SendError::WouldBlock(message)) => {
                     *msg = Some(message);
-                    inner.ready_streak = 0;
                     register(&mut inner.send_wakers, cx.waker());
                     Poll::Pending
                 }
@@ -302,14 +304,9 @@ impl Socket {
             if inner.closed {
                 return Poll::Ready(Err(Error::Closed));
             }
-            if inner.must_yield() {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
             match inner.machine.recv() {
                 Ok(Some(msg)) => Poll::Ready(Ok(msg)),
                 Ok(None) => {
-                    inner.ready_streak = 0;
                     register(&mut inner.recv_wakers, cx.waker());
                     Poll::Pending
                 }

@@ -370,6 +370,15 @@ impl Pattern {
         self.pipes.poll_wake()
     }
 
+    /// Whether, since the last call, a peer's outgoing queue has filled to half its HWM
+    /// (once per filling; never for an unlimited HWM) or gathered 64 KiB, a batch worth a
+    /// write. A sender that never waits (PUB, XPUB and ROUTER drop instead) can take it as
+    /// the moment to let the connections write: before the queue overflows, and in batches
+    /// that pipeline sending with writing.
+    pub fn take_send_pressure(&mut self) -> bool {
+        self.pipes.take_send_pressure()
+    }
+
     /// Queue sizes of `peer`.
     pub fn stats(&self, peer: PeerId) -> Option<QueueStats> {
         self.pipes.stats(peer)

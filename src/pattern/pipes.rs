@@ -25,7 +25,15 @@ struct Pipe {
     wake_pending: bool,
     /// Listed in the round-robin rotation (entries there are cleaned up lazily).
     in_rotation: bool,
+    /// Octets queued since the socket last reported send pressure, counted from the
+    /// report numbered `batch_epoch` (older counts are stale and start over).
+    batch_octets: usize,
+    batch_epoch: u64,
 }
+
+/// Octets queued for one peer that make a batch worth a write of its own: a sender that
+/// never waits should let the connection write them (see `Pipes::take_send_pressure`).
+const WRITE_BATCH_OCTETS: usize = 64 * 1024;
 
 /// The peers of one socket and their queues. Ordered maps keep every run of a machine
 /// deterministic, which fuzzers and property tests rely on.
@@ -46,6 +54,11 @@ pub(crate) struct Pipes {
     orphans: BTreeMap<PeerId, VecDeque<Msg>>,
     send_hwm: usize,
     recv_hwm: usize,
+    /// An outgoing queue has just filled to half its HWM or gathered a write batch (see
+    /// `take_send_pressure`).
+    send_pressure: bool,
+    /// Reports of send pressure so far: resets every pipe's batch count at once.
+    pressure_epoch: u64,
 }
 
 impl Pipes {
@@ -60,6 +73,8 @@ impl Pipes {
             orphans: BTreeMap::new(),
             send_hwm: unlimited(send_hwm),
             recv_hwm: unlimited(recv_hwm),
+            send_pressure: false,
+            pressure_epoch: 0,
         }
     }
 
@@ -147,6 +162,16 @@ impl Pipes {
             return Err(msg);
         }
         pipe.out_msgs += 1;
+        if pipe.batch_epoch != self.pressure_epoch {
+            pipe.batch_epoch = self.pressure_epoch;
+            pipe.batch_octets = 0;
+        }
+        pipe.batch_octets += msg.iter().map(Bytes::len).sum::<usize>();
+        // At half the HWM once per filling (not for every message above the mark): one
+        // chance to drain before it overflows.
+        if pipe.out_msgs == self.send_hwm / 2 || pipe.batch_octets >= WRITE_BATCH_OCTETS {
+            self.send_pressure = true;
+        }
         pipe.out.push_back(PeerOutput::Message(msg));
         if pipe.out.len() == 1 {
             self.wake(peer);
@@ -162,6 +187,16 @@ impl Pipes {
                 self.wake(peer);
             }
         }
+    }
+
+    /// Whether, since the last call, an outgoing queue has filled to half its HWM (never
+    /// for an unlimited one) or gathered a write batch (64 KiB).
+    pub(crate) fn take_send_pressure(&mut self) -> bool {
+        let pressure = std::mem::take(&mut self.send_pressure);
+        if pressure {
+            self.pressure_epoch += 1;
+        }
+        pressure
     }
 
     /// Takes the next outgoing item for `peer`.

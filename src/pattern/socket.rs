@@ -316,6 +316,12 @@ impl Socket {
         result
     }
 
+    /// Whether a peer's outgoing queue has filled to half its HWM since the last call: see
+    /// [`Pattern::take_send_pressure`].
+    pub fn take_send_pressure(&mut self) -> bool {
+        self.pattern.take_send_pressure()
+    }
+
     /// The next event for the adapter.
     pub fn poll_event(&mut self) -> Option<SocketEvent> {
         self.events.pop_front()

@@ -578,6 +578,55 @@ mod publish {
     }
 
     #[test]
+    fn send_pressure_is_reported_once_per_filling_to_half_the_hwm() {
+        let mut publisher = with_options(SocketType::Pub, |o| o.send_hwm = 10);
+        let peer = connect_peers(&mut publisher, SocketType::Sub, 1)[0];
+        subscribe(&mut publisher, peer, "");
+        let mut reported = Vec::new();
+        for i in 0..12 {
+            publisher.send(msg(&["m"])).unwrap();
+            if publisher.take_send_pressure() {
+                reported.push(i);
+            }
+        }
+        assert_eq!(reported, [4], "at the fifth queued message, then no more");
+        output_msgs(&mut publisher, peer); // drained: the next filling reports again
+        for i in 0..5 {
+            publisher.send(msg(&["m"])).unwrap();
+            assert_eq!(publisher.take_send_pressure(), i == 4);
+        }
+        let mut unlimited = with_options(SocketType::Pub, |o| o.send_hwm = 0);
+        let peer = connect_peers(&mut unlimited, SocketType::Sub, 1)[0];
+        subscribe(&mut unlimited, peer, "");
+        for _ in 0..10_000 {
+            unlimited.send(msg(&["m"])).unwrap();
+            assert!(
+                !unlimited.take_send_pressure(),
+                "an unlimited queue never fills"
+            );
+        }
+    }
+
+    #[test]
+    fn send_pressure_is_reported_per_write_batch_gathered() {
+        let mut publisher = with_options(SocketType::Pub, |o| o.send_hwm = 0);
+        let peers = connect_peers(&mut publisher, SocketType::Sub, 2);
+        for &peer in &peers {
+            subscribe(&mut publisher, peer, "");
+        }
+        let kib = Msg::from(vec![0u8; 1024]);
+        let mut reported = Vec::new();
+        for i in 1..=200 {
+            publisher.send(kib.clone()).unwrap();
+            if publisher.take_send_pressure() {
+                reported.push(i);
+            }
+        }
+        // Every 64 KiB queued per peer, counted afresh after each report.
+        assert_eq!(reported, [64, 128, 192]);
+    }
+
+    #[test]
     fn disconnect_drops_subscriptions_and_queued_messages() {
         let mut publisher = pattern(SocketType::Pub);
         let peer = connect_peers(&mut publisher, SocketType::Sub, 1)[0];
