@@ -35,7 +35,7 @@
 //!     req.send("ping").await.unwrap();
 //!     req.recv().await.unwrap()
 //! }));
-//! assert_eq!(&reply[0][..], b"ping");
+//! assert_eq!(&reply.first().unwrap()[..], b"ping");
 //! smol::block_on(echo);
 //! ```
 //!
