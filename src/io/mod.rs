@@ -15,7 +15,7 @@
 //! tasks run: a `recv` waiting there is woken on the same thread that read the message, and
 //! a `send` hands its message to a driver on that same thread, with no thread switch either
 //! way. Measured by `cargo bench --bench compare` (see `BENCHMARKS.md`), this makes a REQ/REP
-//! round trip about four times faster than from a thread of its own
+//! round trip about five times faster than from a thread of its own
 //! (`futures::executor::block_on`). The executor has one thread unless the
 //! `SMOL_THREADS` environment variable says otherwise.
 //!
