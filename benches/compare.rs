@@ -1263,13 +1263,7 @@ fn default_hwm_row(case: &Case, mode: Mode, libraries: &mut Libraries) -> Row {
         let fraction = delivered as f64 / expected as f64;
         Figure::new(fraction, format!("{:.1}% of {expected}", fraction * 100.0))
     });
-    Row::new(
-        case.label(),
-        case.source(),
-        cells,
-        Better::None,
-        Goal::default(),
-    )
+    Row::informative(case, cells)
 }
 
 /// REQ ↔ REP: the median and 99th percentile of all timed round trips.
@@ -1327,13 +1321,7 @@ fn loopback_row(case: &Case, mode: Mode) -> Row {
     let bytes_per_sec = (writes * case.size) as f64 / fastest.as_secs_f64();
     let figure = Figure::new(bytes_per_sec, format!("{:.2} GB/s", bytes_per_sec / 1e9));
     let cells = vec![Some(Ok(figure)); LIBRARY_NAMES.len()];
-    Row::new(
-        case.label(),
-        case.source(),
-        cells,
-        Better::None,
-        Goal::default(),
-    )
+    Row::informative(case, cells)
 }
 
 /// Warm-up and timed PUB/SUB runs of every library.
@@ -1760,6 +1748,17 @@ impl Row {
             better,
             goal,
         }
+    }
+
+    /// A row that reports figures without ranking them or setting a goal.
+    fn informative(case: &Case, cells: Vec<Cell<Figure>>) -> Self {
+        Self::new(
+            case.label(),
+            case.source(),
+            cells,
+            Better::None,
+            Goal::default(),
+        )
     }
 
     fn value(&self, column: usize) -> Option<f64> {
