@@ -117,12 +117,12 @@ impl Shared {
 }
 
 impl Inner {
-    /// After a send: if a peer's queue has just filled to half its HWM, the next `send`
-    /// yields once (wakes its task and returns pending) before sending. A loop that never
-    /// waits, as PUB's never does, would otherwise keep the connection tasks on its
-    /// executor thread from writing until the queue overflowed and dropped messages; one
-    /// yield per filling lets them drain it. Unlimited queues never ask for it, so bulk
-    /// senders keep their batches.
+    /// After a send: if a peer's queue has just filled to half its HWM or gathered a 64 KiB
+    /// write batch, the next `send` yields once (wakes its task and returns pending) before
+    /// sending. A loop that never waits, as PUB's never does, would otherwise keep the
+    /// connection tasks on its executor thread from writing until the queue overflowed and
+    /// dropped messages. Yielding on queue state rather than every few calls keeps the
+    /// write batches large when one message goes to many peers.
     pub(crate) fn note_send_pressure(&mut self) {
         if self.machine.take_send_pressure() {
             self.yield_before_send = true;
