@@ -537,12 +537,7 @@ mod ours {
         /// Runs `future` to completion where the application side belongs; the calling
         /// thread waits.
         fn run<T: Send + 'static>(&self, future: impl Future<Output = T> + Send + 'static) -> T {
-            match self.0 {
-                Placement::Executor => block_on(smol::spawn(future)),
-                Placement::Threads => thread::spawn(move || block_on(future))
-                    .join()
-                    .expect("application thread"),
-            }
+            self.start(future)()
         }
 
         /// Starts `future` where the application side belongs; the handle waits for it.

@@ -282,8 +282,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(0)) => Err(Ended::PeerClosed),
             Poll::Ready(Ok(n)) => {
-                if n < buf.len() && self.probe.is_some() {
-                    self.await_readable(cx);
+                if n < buf.len()
+                    && let Some(probe) = self.probe
+                {
+                    self.await_readable(probe, cx);
                 } else {
                     self.readable.ready.store(true, Ordering::SeqCst); // there may be more
                 }
@@ -305,8 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// A short read emptied the stream: registers for the next readiness instead of
     /// reading again. The reactor may first report the readiness that is already consumed;
     /// the second call then registers.
-    fn await_readable(&mut self, cx: &mut Context<'_>) {
-        let Some(probe) = self.probe else { return };
+    fn await_readable(&mut self, probe: ReadProbe<S>, cx: &mut Context<'_>) {
         self.readable.ready.store(false, Ordering::SeqCst);
         for _ in 0..2 {
             match probe(&self.stream, cx) {
