@@ -76,11 +76,11 @@
 use std::any::Any;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,10 @@ const SETTLE: Duration = Duration::from_millis(500);
 const WARM_UP: u8 = b'W';
 const TIMED: u8 = b'T';
 const END: u8 = b'E';
+
+/// Longest any one case may take before the bench gives up on it (and on the run): a hang
+/// must fail the run, not stall CI. Full-mode cases take well under a minute.
+const CASE_LIMIT: Duration = Duration::from_secs(600);
 
 /// Where the benchmarked sockets bind on TCP (a free port on loopback).
 const TCP_ANY_PORT: &str = "tcp://127.0.0.1:*";
@@ -931,18 +935,52 @@ mod zmqrs {
         SubSocket, ZmqMessage,
     };
 
+    /// Time given to subscriptions to reach a zmq.rs PUB before it publishes: zmq.rs 0.7's
+    /// PUB takes a subscription with a blocking lock on a tokio worker while its fan-out task
+    /// may wait for the same lock, which can wedge both workers for good.
+    const SUBSCRIPTIONS_LAND: Duration = Duration::from_millis(100);
+    /// Longest one zmq.rs run may take before its runtime counts as wedged.
+    const WEDGED_AFTER: Duration = Duration::from_secs(120);
+
     pub struct ZmqRs {
         runtime: tokio::runtime::Runtime,
     }
 
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    }
+
     impl ZmqRs {
         pub fn new() -> Self {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            Self { runtime }
+            Self { runtime: runtime() }
+        }
+
+        /// The runtime's `block_on(fut)`, called from a thread of its own so that a wedged
+        /// zmq.rs fails this run (and gets a fresh runtime) instead of hanging the bench.
+        fn block_on<T: Send + 'static>(
+            &mut self,
+            fut: impl Future<Output = T> + Send + 'static,
+        ) -> T {
+            let handle = self.runtime.handle().clone();
+            let (done, result) = mpsc::channel();
+            let driver = thread::spawn(move || {
+                let _ = done.send(handle.block_on(fut));
+            });
+            match result.recv_timeout(WEDGED_AFTER) {
+                Ok(value) => value,
+                Err(mpsc::RecvTimeoutError::Disconnected) => match driver.join() {
+                    Err(panic) => resume_unwind(panic),
+                    Ok(()) => unreachable!("the driver sends before it ends"),
+                },
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    std::mem::replace(&mut self.runtime, runtime()).shutdown_background();
+                    panic!("no result within {WEDGED_AFTER:?}: its tokio workers are wedged");
+                }
+            }
         }
     }
 
@@ -989,7 +1027,7 @@ mod zmqrs {
         fn push_pull(&mut self, endpoint: &str, payload: &Bytes, count: usize) -> Duration {
             let payload = payload.clone();
             let endpoint = bindable(endpoint);
-            self.runtime.block_on(async move {
+            self.block_on(async move {
                 let mut pull = PullSocket::new();
                 let endpoint = pull.bind(&endpoint).await.expect("bind");
                 let mut push = PushSocket::new();
@@ -1022,7 +1060,7 @@ mod zmqrs {
             // queues hold 100,000 messages; SUBs read straight from the connection).
             let payload = payload.clone();
             let run = *run;
-            self.runtime.block_on(async move {
+            self.block_on(async move {
                 let mut publisher = PubSocket::new();
                 let endpoint = publisher
                     .bind("tcp://127.0.0.1:0")
@@ -1037,6 +1075,7 @@ mod zmqrs {
                     subscriber.connect(&endpoint).await.expect("connect");
                     receivers.push(tokio::spawn(receive(subscriber, Arc::clone(&sync))));
                 }
+                tokio::time::sleep(SUBSCRIPTIONS_LAND).await;
                 let started = publish(&mut Pub(&mut publisher), &sync, &payload, run.count).await;
                 let mut tallies = Vec::with_capacity(run.subscribers);
                 for receiver in receivers {
@@ -1051,7 +1090,7 @@ mod zmqrs {
 
         fn req_rep(&mut self, payload: &Bytes, rounds: usize) -> Vec<Duration> {
             let payload = payload.clone();
-            self.runtime.block_on(async move {
+            self.block_on(async move {
                 let mut rep = RepSocket::new();
                 let endpoint = rep.bind("tcp://127.0.0.1:0").await.expect("bind");
                 let mut req = ReqSocket::new();
@@ -1082,13 +1121,13 @@ mod zmqrs {
         }
 
         fn idle_pub(&mut self) -> (u16, Box<dyn Any>) {
-            self.runtime.block_on(async {
+            let (port, publisher) = self.block_on(async {
                 // Made inside the runtime: its fan-out task is spawned on creation.
                 let mut publisher = PubSocket::new();
                 let endpoint = publisher.bind("tcp://127.0.0.1:0").await.expect("bind");
-                let port = port_of(&endpoint.to_string());
-                (port, Box::new(publisher) as Box<dyn Any>)
-            })
+                (port_of(&endpoint.to_string()), publisher)
+            });
+            (port, Box::new(publisher))
         }
     }
 }
@@ -1998,9 +2037,11 @@ fn main() {
     );
 
     let mut rows = Vec::new();
+    let watchdog = Watchdog::start();
     for (i, case) in cases.iter().enumerate() {
         let case_started = Instant::now();
         eprint!("[{}/{}] {} …", i + 1, cases.len(), case.label());
+        watchdog.now_running(case.label());
         let case_rows = run_case(case, &setup, &mut libraries);
         eprintln!(" {:.1} s", case_started.elapsed().as_secs_f64());
         for row in &case_rows {
@@ -2032,6 +2073,33 @@ fn main() {
         mode.runs(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Ends the process with an error if one case runs longer than [`CASE_LIMIT`].
+struct Watchdog {
+    running: Arc<Mutex<(String, Instant)>>,
+}
+
+impl Watchdog {
+    fn start() -> Self {
+        let running = Arc::new(Mutex::new((String::new(), Instant::now())));
+        let watched = Arc::clone(&running);
+        thread::spawn(move || {
+            loop {
+                thread::sleep(Duration::from_secs(1));
+                let (case, since) = &*watched.lock().unwrap_or_else(|e| e.into_inner());
+                if since.elapsed() > CASE_LIMIT {
+                    eprintln!("\ncompare: {case} did not finish within {CASE_LIMIT:?}; giving up");
+                    std::process::exit(1);
+                }
+            }
+        });
+        Self { running }
+    }
+
+    fn now_running(&self, case: String) {
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = (case, Instant::now());
+    }
 }
 
 /// One row's figures (and failures) on stderr, as they come.

@@ -3,15 +3,27 @@
 //!
 //! zmq.rs 0.7 has no PAIR (nor XPUB/XSUB) socket, so PAIR is covered against libzmq and
 //! pyzmq only.
+//!
+//! zmq.rs 0.7's PUB can wedge its tokio workers for good. It takes a subscription with a
+//! blocking lock (`scc::HashMap::get_sync`) on a worker, while its fan-out task waits for the
+//! same bucket asynchronously: the lock is handed to the waiting task, whose wake-up sits on
+//! the worker that then blocks on the next subscription. Once every worker is parked in
+//! `lock_sync_wait`, dropping the socket blocks too (`clear_sync`). So this harness
+//! - lets subscriptions land before a zmq.rs PUB publishes ([`End::let_subscriptions_land`]),
+//!   which keeps the tests off that path, and
+//! - never blocks the test thread on zmq.rs: every call is a task on the runtime, awaited
+//!   with a deadline, and sockets are dropped on the runtime. A wedge fails the test with a
+//!   reason instead of hanging the run.
 
 mod support;
 
-use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use futures::channel::mpsc;
 use support::{Binder, End, Link, PATIENCE, Peer, Peers};
+use tokio::runtime::{Handle, Runtime};
 use zeromq::util::PeerIdentity;
 use zeromq::{
     DealerSocket, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket, RouterSocket,
@@ -20,9 +32,17 @@ use zeromq::{
 use zmq_sansio::Msg;
 use zmq_sansio::proto::SocketType;
 
+/// How long past its own deadline a call into zmq.rs may take before its runtime counts as
+/// wedged (its tokio timer could not even fire).
+const WEDGED_AFTER: Duration = Duration::from_secs(5);
+/// Time given to subscriptions to reach a zmq.rs PUB before it publishes (see the module
+/// docs). Loopback delivers them in microseconds; this is a wide margin on a loaded machine.
+const SUBSCRIPTIONS_LAND: Duration = Duration::from_millis(100);
+
 /// Opens zmq.rs sockets on one tokio runtime.
 struct ZmqRs {
-    rt: Arc<tokio::runtime::Runtime>,
+    /// Shut down in `Drop` without waiting for wedged workers.
+    rt: Option<Runtime>,
 }
 
 impl ZmqRs {
@@ -32,8 +52,50 @@ impl ZmqRs {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        Self { rt: Arc::new(rt) }
+        Self { rt: Some(rt) }
     }
+
+    fn handle(&self) -> &Handle {
+        self.rt.as_ref().expect("open until dropped").handle()
+    }
+}
+
+impl Drop for ZmqRs {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Runs `fut` as a task on `rt` and waits for it from this thread, at most `patience` plus
+/// [`WEDGED_AFTER`]; panics naming `what` if the runtime never answers. `fut` brings its own
+/// (tokio) timeout for the operation itself.
+fn on_runtime<T: Send + 'static>(
+    rt: &Handle,
+    what: &str,
+    patience: Duration,
+    fut: impl Future<Output = T> + Send + 'static,
+) -> T {
+    let (done, result) = std_mpsc::channel();
+    rt.spawn(async move {
+        let _ = done.send(fut.await);
+    });
+    match result.recv_timeout(patience + WEDGED_AFTER) {
+        Ok(value) => value,
+        Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("{what}: the task panicked (its message is above)")
+        }
+        Err(std_mpsc::RecvTimeoutError::Timeout) => panic!(
+            "{what}: zmq.rs did not answer within {:?}; its tokio workers are wedged",
+            patience + WEDGED_AFTER
+        ),
+    }
+}
+
+/// `fut`, or `None` if it takes longer than `timeout` (on the runtime's clock).
+async fn timed<T>(timeout: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(timeout, fut).await.ok()
 }
 
 /// The zmq.rs socket types (each its own Rust type).
@@ -112,34 +174,47 @@ impl Theirs {
 }
 
 struct ZmqRsPeer {
-    /// Dropped (in `Drop`) inside the runtime it was made on.
+    /// Lent to each call's task and given back; dropped (in `Drop`) on the runtime.
     socket: Option<Theirs>,
     kind: SocketType,
     endpoint: String,
-    events: mpsc::Receiver<SocketEvent>,
-    rt: Arc<tokio::runtime::Runtime>,
+    /// Lent like `socket`.
+    events: Option<mpsc::Receiver<SocketEvent>>,
+    rt: Handle,
 }
 
 impl ZmqRsPeer {
-    fn socket(&mut self) -> &mut Theirs {
-        self.socket.as_mut().expect("open until dropped")
+    /// Lends the socket to `op`, runs it on the runtime (see [`on_runtime`]) and takes the
+    /// socket back.
+    fn call<T, F>(&mut self, what: &str, patience: Duration, op: impl FnOnce(Theirs) -> F) -> T
+    where
+        T: Send + 'static,
+        F: Future<Output = (Theirs, T)> + Send + 'static,
+    {
+        let socket = self
+            .socket
+            .take()
+            .expect("a socket whose runtime wedged is not used again");
+        let what = format!("{}: {what}", self.name());
+        let (socket, result) = on_runtime(&self.rt, &what, patience, op(socket));
+        self.socket = Some(socket);
+        result
     }
 }
 
 impl Drop for ZmqRsPeer {
     fn drop(&mut self) {
-        let _runtime = self.rt.enter();
-        drop(self.socket.take());
+        // On the runtime, because a wedged zmq.rs socket blocks in its drop. Waiting a little
+        // keeps teardown in order; a wedge is reported by the call that met it.
+        if let Some(socket) = self.socket.take() {
+            let (dropped, done) = std_mpsc::channel();
+            self.rt.spawn(async move {
+                drop(socket);
+                let _ = dropped.send(());
+            });
+            let _ = done.recv_timeout(WEDGED_AFTER);
+        }
     }
-}
-
-/// Runs `fut` on `rt`; `None` if it takes longer than `timeout`.
-fn within<T>(
-    rt: &tokio::runtime::Runtime,
-    timeout: Duration,
-    fut: impl Future<Output = T>,
-) -> Option<T> {
-    rt.block_on(async { tokio::time::timeout(timeout, fut).await.ok() })
 }
 
 impl Peers for ZmqRs {
@@ -153,32 +228,38 @@ impl Peers for ZmqRs {
         if let Some(id) = routing_id {
             options.peer_identity(PeerIdentity::try_from(id).expect("valid routing id"));
         }
-        // zmq.rs 0.7 spawns a PUB's fan-out task when the socket is made.
-        let _runtime = self.rt.enter();
-        let mut socket = Theirs::new(kind, options);
-        // Before bind/connect, so that no event is missed.
-        let events = with_socket!(&mut socket, s => s.monitor());
-        let attach = async {
-            match link {
-                Link::Bind => with_socket!(&mut socket, s => s.bind("tcp://127.0.0.1:0").await)
+        let connect_to = match link {
+            Link::Bind => None,
+            Link::Connect(endpoint) => Some(endpoint.to_owned()),
+        };
+        let attach = async move {
+            // Made on the runtime: zmq.rs 0.7 spawns a PUB's fan-out task when it is made.
+            let mut socket = Theirs::new(kind, options);
+            // Before bind/connect, so that no event is missed.
+            let events = with_socket!(&mut socket, s => s.monitor());
+            let endpoint = match connect_to {
+                None => with_socket!(&mut socket, s => s.bind("tcp://127.0.0.1:0").await)
                     .expect("zmq.rs bind")
                     .to_string(),
-                Link::Connect(endpoint) => {
+                Some(endpoint) => {
                     // Returns once the handshake is done.
-                    with_socket!(&mut socket, s => s.connect(endpoint).await)
+                    with_socket!(&mut socket, s => s.connect(&endpoint).await)
                         .expect("zmq.rs connect");
-                    endpoint.to_owned()
+                    endpoint
                 }
-            }
+            };
+            (socket, events, endpoint)
         };
-        let endpoint = within(&self.rt, PATIENCE, attach)
-            .unwrap_or_else(|| panic!("zmq.rs {kind:?}: bind/connect took over {PATIENCE:?}"));
+        let what = format!("zmq.rs {kind:?}: bind/connect");
+        let (socket, events, endpoint) =
+            on_runtime(self.handle(), &what, PATIENCE, timed(PATIENCE, attach))
+                .unwrap_or_else(|| panic!("{what}: took over {PATIENCE:?}"));
         Box::new(ZmqRsPeer {
             socket: Some(socket),
             kind,
             endpoint,
-            events,
-            rt: Arc::clone(&self.rt),
+            events: Some(events),
+            rt: self.handle().clone(),
         })
     }
 }
@@ -190,35 +271,50 @@ impl End for ZmqRsPeer {
 
     fn send(&mut self, msg: &Msg) {
         let msg = ZmqMessage::try_from(msg.frames().to_vec()).expect("at least one frame");
-        let rt = Arc::clone(&self.rt);
-        within(&rt, PATIENCE, self.socket().send(msg))
-            .unwrap_or_else(|| panic!("{}: send took over {PATIENCE:?}", self.name()))
+        let sent = self.call("send", PATIENCE, |mut socket| async move {
+            let sent = timed(PATIENCE, socket.send(msg)).await;
+            (socket, sent)
+        });
+        sent.unwrap_or_else(|| panic!("{}: send took over {PATIENCE:?}", self.name()))
             .unwrap_or_else(|err| panic!("{}: send: {err}", self.name()));
     }
 
     fn recv_within(&mut self, timeout: Duration) -> Option<Msg> {
-        let rt = Arc::clone(&self.rt);
         // Cancelling zmq.rs's recv at a timeout loses nothing: its fair queue only hands a
         // message out from a completed poll.
-        let got = within(&rt, timeout, self.socket().recv())?;
+        let got = self.call("recv", timeout, |mut socket| async move {
+            let got = timed(timeout, socket.recv()).await;
+            (socket, got)
+        })?;
         let msg = got.unwrap_or_else(|err| panic!("{}: recv: {err}", self.name()));
         Some(Msg::from(msg.into_vec()))
     }
 
     fn subscribe(&mut self, prefix: &[u8]) {
-        let prefix = std::str::from_utf8(prefix).expect("zmq.rs takes text prefixes");
-        let rt = Arc::clone(&self.rt);
-        within(&rt, PATIENCE, self.socket().sub().subscribe(prefix))
-            .expect("zmq.rs subscribe in time")
+        let prefix = String::from_utf8(prefix.to_vec()).expect("zmq.rs takes text prefixes");
+        let done = self.call("subscribe", PATIENCE, |mut socket| async move {
+            let done = timed(PATIENCE, socket.sub().subscribe(&prefix)).await;
+            (socket, done)
+        });
+        done.expect("zmq.rs subscribe in time")
             .expect("zmq.rs subscribe");
     }
 
     fn unsubscribe(&mut self, prefix: &[u8]) {
-        let prefix = std::str::from_utf8(prefix).expect("zmq.rs takes text prefixes");
-        let rt = Arc::clone(&self.rt);
-        within(&rt, PATIENCE, self.socket().sub().unsubscribe(prefix))
-            .expect("zmq.rs unsubscribe in time")
+        let prefix = String::from_utf8(prefix.to_vec()).expect("zmq.rs takes text prefixes");
+        let done = self.call("unsubscribe", PATIENCE, |mut socket| async move {
+            let done = timed(PATIENCE, socket.sub().unsubscribe(&prefix)).await;
+            (socket, done)
+        });
+        done.expect("zmq.rs unsubscribe in time")
             .expect("zmq.rs unsubscribe");
+    }
+
+    /// A zmq.rs PUB must not fan out while it takes subscriptions (see the module docs).
+    fn let_subscriptions_land(&mut self) {
+        if self.kind == SocketType::Pub {
+            std::thread::sleep(SUBSCRIPTIONS_LAND);
+        }
     }
 }
 
@@ -231,17 +327,26 @@ impl Peer for ZmqRsPeer {
     /// handshake is done: wait for its monitor to report the connection.
     fn wait_connected(&mut self) {
         let kind = self.kind;
-        let events = &mut self.events;
-        let connected = async {
-            while let Some(event) = events.next().await {
-                if let SocketEvent::Accepted(..) | SocketEvent::Connected(..) = event {
-                    return;
+        let mut events = self.events.take().expect("lent only during this call");
+        let what = format!("zmq.rs {kind:?}: waiting for a connection");
+        let (events, connected) = on_runtime(&self.rt, &what, PATIENCE, async move {
+            let connected = timed(PATIENCE, async {
+                while let Some(event) = events.next().await {
+                    if let SocketEvent::Accepted(..) | SocketEvent::Connected(..) = event {
+                        return true;
+                    }
                 }
-            }
-            panic!("zmq.rs {kind:?}: monitor closed before a connection");
-        };
-        within(&self.rt, PATIENCE, connected)
-            .unwrap_or_else(|| panic!("zmq.rs {kind:?}: no connection within {PATIENCE:?}"));
+                false
+            })
+            .await;
+            (events, connected)
+        });
+        self.events = Some(events);
+        match connected {
+            Some(true) => {}
+            Some(false) => panic!("{what}: monitor closed before a connection"),
+            None => panic!("{what}: no connection within {PATIENCE:?}"),
+        }
     }
 }
 
