@@ -5,9 +5,12 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
-/// Frames kept inline before a message spills to the heap: a body plus the envelope that
-/// REQ/REP and ROUTER add (routing id, empty delimiter) fit without an allocation.
-const INLINE_FRAMES: usize = 3;
+/// Frames kept inline before a message spills to the heap: one, the common case. A message
+/// moves by value through every layer on each send and receive, so its size is paid per
+/// message: with three inline frames (104 octets) those moves were the largest cost of
+/// small messages, and one frame (40 octets) moves 16 B messages 12–16 % faster. The
+/// envelopes of REQ/REP and ROUTER cost one allocation instead, small beside a round trip.
+const INLINE_FRAMES: usize = 1;
 
 /// A ZeroMQ message: an ordered list of frames, delivered atomically (all or none).
 ///
@@ -234,6 +237,12 @@ mod tests {
         let msg = Msg::from(big.clone());
         let copy = msg.clone();
         assert_eq!(copy.frames()[0].as_ptr(), big.as_ptr());
+    }
+
+    #[test]
+    fn a_message_stays_small_to_move() {
+        // Moved by value through every layer per message (see `INLINE_FRAMES`).
+        assert!(std::mem::size_of::<Msg>() <= 40);
     }
 
     #[test]
