@@ -312,11 +312,17 @@ impl Pipes {
         })
     }
 
-    /// Broadcast helper: queues a copy for every peer with room, skipping full ones.
-    pub(crate) fn push_msg_to_all(&mut self, peers: &[PeerId], msg: &Msg) {
-        for &peer in peers {
+    /// Broadcast helper: queues the message for every peer with room, skipping full ones.
+    /// The last peer gets the message itself rather than a copy: with one subscriber,
+    /// publishing then touches no reference count.
+    pub(crate) fn push_msg_to_all(&mut self, peers: &[PeerId], msg: Msg) {
+        let Some((&last, others)) = peers.split_last() else {
+            return;
+        };
+        for &peer in others {
             let _ = self.push_msg(peer, msg.clone());
         }
+        let _ = self.push_msg(last, msg);
     }
 
     /// Queues a subscription command for every connected peer.

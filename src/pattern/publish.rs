@@ -171,7 +171,7 @@ impl Behavior for Publish {
         // A subscriber with several matching prefixes still gets the message once.
         matched.sort_unstable();
         matched.dedup();
-        pipes.push_msg_to_all(&matched, &msg);
+        pipes.push_msg_to_all(&matched, msg);
         self.matched = matched;
         Ok(())
     }

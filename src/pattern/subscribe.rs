@@ -78,7 +78,7 @@ impl Behavior for Subscribe {
             Some(&flag @ (0 | 1)) => self.subscription(pipes, &first[1..], flag == 1),
             _ => {
                 let peers: Vec<PeerId> = pipes.connected_ids().collect();
-                pipes.push_msg_to_all(&peers, &msg);
+                pipes.push_msg_to_all(&peers, msg);
                 Ok(())
             }
         }
