@@ -200,6 +200,27 @@ impl ZmqRsPeer {
         self.socket = Some(socket);
         result
     }
+
+    /// SUB: subscribes to `prefix`, or drops the subscription.
+    fn change_subscription(&mut self, prefix: &[u8], subscribe: bool) {
+        let what = if subscribe {
+            "subscribe"
+        } else {
+            "unsubscribe"
+        };
+        let prefix = String::from_utf8(prefix.to_vec()).expect("zmq.rs takes text prefixes");
+        let done = self.call(what, PATIENCE, |mut socket| async move {
+            let sub = socket.sub();
+            let done = if subscribe {
+                timed(PATIENCE, sub.subscribe(&prefix)).await
+            } else {
+                timed(PATIENCE, sub.unsubscribe(&prefix)).await
+            };
+            (socket, done)
+        });
+        done.unwrap_or_else(|| panic!("zmq.rs {what}: took over {PATIENCE:?}"))
+            .unwrap_or_else(|err| panic!("zmq.rs {what}: {err}"));
+    }
 }
 
 impl Drop for ZmqRsPeer {
@@ -291,23 +312,11 @@ impl End for ZmqRsPeer {
     }
 
     fn subscribe(&mut self, prefix: &[u8]) {
-        let prefix = String::from_utf8(prefix.to_vec()).expect("zmq.rs takes text prefixes");
-        let done = self.call("subscribe", PATIENCE, |mut socket| async move {
-            let done = timed(PATIENCE, socket.sub().subscribe(&prefix)).await;
-            (socket, done)
-        });
-        done.expect("zmq.rs subscribe in time")
-            .expect("zmq.rs subscribe");
+        self.change_subscription(prefix, true);
     }
 
     fn unsubscribe(&mut self, prefix: &[u8]) {
-        let prefix = String::from_utf8(prefix.to_vec()).expect("zmq.rs takes text prefixes");
-        let done = self.call("unsubscribe", PATIENCE, |mut socket| async move {
-            let done = timed(PATIENCE, socket.sub().unsubscribe(&prefix)).await;
-            (socket, done)
-        });
-        done.expect("zmq.rs unsubscribe in time")
-            .expect("zmq.rs unsubscribe");
+        self.change_subscription(prefix, false);
     }
 
     /// A zmq.rs PUB must not fan out while it takes subscriptions (see the module docs).

@@ -166,7 +166,7 @@ impl Pipes {
             pipe.batch_epoch = self.pressure_epoch;
             pipe.batch_octets = 0;
         }
-        pipe.batch_octets += msg.iter().map(Bytes::len).sum::<usize>();
+        pipe.batch_octets += msg.byte_len();
         // At half the HWM once per filling (not for every message above the mark): one
         // chance to drain before it overflows.
         if pipe.out_msgs == self.send_hwm / 2 || pipe.batch_octets >= WRITE_BATCH_OCTETS {

@@ -316,8 +316,8 @@ impl Socket {
         result
     }
 
-    /// Whether a peer's outgoing queue has filled to half its HWM since the last call: see
-    /// [`Pattern::take_send_pressure`].
+    /// Whether a peer's outgoing queue has filled to half its HWM or gathered a write batch
+    /// since the last call: see [`Pattern::take_send_pressure`].
     pub fn take_send_pressure(&mut self) -> bool {
         self.pattern.take_send_pressure()
     }

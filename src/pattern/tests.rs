@@ -509,6 +509,16 @@ mod publish {
         .unwrap();
     }
 
+    /// A PUB with `send_hwm` and `n` SUB peers, each subscribed to everything.
+    fn subscribed_to_all(send_hwm: usize, n: u64) -> (Pattern, Vec<PeerId>) {
+        let mut publisher = with_options(SocketType::Pub, |o| o.send_hwm = send_hwm);
+        let peers = connect_peers(&mut publisher, SocketType::Sub, n);
+        for &peer in &peers {
+            subscribe(&mut publisher, peer, "");
+        }
+        (publisher, peers)
+    }
+
     fn cancel(p: &mut Pattern, peer: PeerId, prefix: &str) {
         p.on_input(
             peer,
@@ -557,11 +567,7 @@ mod publish {
 
     #[test]
     fn a_full_subscriber_loses_messages_without_slowing_others() {
-        let mut publisher = with_options(SocketType::Pub, |o| o.send_hwm = 3);
-        let peers = connect_peers(&mut publisher, SocketType::Sub, 2);
-        for &peer in &peers {
-            subscribe(&mut publisher, peer, "");
-        }
+        let (mut publisher, peers) = subscribed_to_all(3, 2);
         for i in 0..10 {
             publisher.send(msg(&[&i.to_string()])).unwrap();
             // Peer 1 keeps up; peer 0 never reads.
@@ -579,9 +585,8 @@ mod publish {
 
     #[test]
     fn send_pressure_is_reported_once_per_filling_to_half_the_hwm() {
-        let mut publisher = with_options(SocketType::Pub, |o| o.send_hwm = 10);
-        let peer = connect_peers(&mut publisher, SocketType::Sub, 1)[0];
-        subscribe(&mut publisher, peer, "");
+        let (mut publisher, peers) = subscribed_to_all(10, 1);
+        let peer = peers[0];
         let mut reported = Vec::new();
         for i in 0..12 {
             publisher.send(msg(&["m"])).unwrap();
@@ -595,9 +600,7 @@ mod publish {
             publisher.send(msg(&["m"])).unwrap();
             assert_eq!(publisher.take_send_pressure(), i == 4);
         }
-        let mut unlimited = with_options(SocketType::Pub, |o| o.send_hwm = 0);
-        let peer = connect_peers(&mut unlimited, SocketType::Sub, 1)[0];
-        subscribe(&mut unlimited, peer, "");
+        let (mut unlimited, _) = subscribed_to_all(0, 1);
         for _ in 0..10_000 {
             unlimited.send(msg(&["m"])).unwrap();
             assert!(
@@ -609,11 +612,7 @@ mod publish {
 
     #[test]
     fn send_pressure_is_reported_per_write_batch_gathered() {
-        let mut publisher = with_options(SocketType::Pub, |o| o.send_hwm = 0);
-        let peers = connect_peers(&mut publisher, SocketType::Sub, 2);
-        for &peer in &peers {
-            subscribe(&mut publisher, peer, "");
-        }
+        let (mut publisher, _) = subscribed_to_all(0, 2);
         let kib = Msg::from(vec![0u8; 1024]);
         let mut reported = Vec::new();
         for i in 1..=200 {
