@@ -288,9 +288,9 @@ const CASES: &[Case] = &[
 ];
 
 fn size_label(size: usize) -> String {
-    if size >= MIB && size % MIB == 0 {
+    if size >= MIB && size.is_multiple_of(MIB) {
         format!("{} MiB", size / MIB)
-    } else if size >= KIB && size % KIB == 0 {
+    } else if size >= KIB && size.is_multiple_of(KIB) {
         format!("{} KiB", size / KIB)
     } else {
         format!("{size} B")

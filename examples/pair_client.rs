@@ -2,8 +2,12 @@
 //!
 //! `cargo run --example pair_client -- --host localhost --port 5560 ping pong`
 
+use std::process::ExitCode;
+
 use clap::Parser;
 use zmq_sansio::easy::{Error, PairClient};
+
+mod support;
 
 #[derive(Parser)]
 #[command(about = "Talk to a pair server")]
@@ -19,7 +23,11 @@ struct Args {
     messages: Vec<String>,
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> ExitCode {
+    support::exit_with(run())
+}
+
+fn run() -> Result<(), Error> {
     env_logger::init();
     let args = Args::parse();
     smol::block_on(async {

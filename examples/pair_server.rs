@@ -2,8 +2,12 @@
 //!
 //! `cargo run --example pair_server -- --port 5560`
 
+use std::process::ExitCode;
+
 use clap::Parser;
 use zmq_sansio::easy::{Error, PairServer};
+
+mod support;
 
 #[derive(Parser)]
 #[command(about = "Echo every message from the pair client")]
@@ -13,8 +17,16 @@ struct Args {
     port: u16,
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> ExitCode {
+    support::exit_with(run())
+}
+
+fn run() -> Result<(), Error> {
     env_logger::init();
     let args = Args::parse();
-    smol::block_on(async { PairServer::new(args.port)?.run().await })
+    smol::block_on(async {
+        let server = PairServer::new(args.port)?;
+        eprintln!("pair_server: bound to {}", server.endpoint());
+        server.run().await
+    })
 }

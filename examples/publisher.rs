@@ -3,10 +3,13 @@
 //!
 //! `cargo run --example publisher -- --port 5555 --count 10 --interval-ms 100 "Hi there!"`
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use zmq_sansio::easy::{DEFAULT_MSGID, Error, Publisher};
+
+mod support;
 
 #[derive(Parser)]
 #[command(about = "Publish messages under a message id")]
@@ -34,13 +37,19 @@ struct Args {
     text: String,
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> ExitCode {
+    support::exit_with(run())
+}
+
+fn run() -> Result<(), Error> {
     env_logger::init();
     let args = Args::parse();
     smol::block_on(async {
         let publisher = Publisher::new(args.port)?
             .with_msgid(args.msgid)
             .with_coding(&args.coding)?;
+        // `--port 0` lets the system choose: say which port that was.
+        eprintln!("publisher: bound to {}", publisher.endpoint());
         let mut seq = 0u64;
         while args.count.is_none_or(|count| seq < count) {
             if args.json {

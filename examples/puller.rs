@@ -2,11 +2,14 @@
 //!
 //! `cargo run --example puller -- --host localhost --port 5558 --count 3`
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Parser;
 use zmq_sansio::easy::{Error, PPPuller};
+
+mod support;
 
 #[derive(Parser)]
 #[command(about = "Pull messages and print them")]
@@ -22,7 +25,11 @@ struct Args {
     count: Option<u64>,
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> ExitCode {
+    support::exit_with(run())
+}
+
+fn run() -> Result<(), Error> {
     env_logger::init();
     let args = Args::parse();
     let taken = Arc::new(AtomicU64::new(0));

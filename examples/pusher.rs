@@ -3,8 +3,12 @@
 //!
 //! `cargo run --example pusher -- --port 5558 task-1 task-2 task-3`
 
+use std::process::ExitCode;
+
 use clap::Parser;
 use zmq_sansio::easy::{Error, PPPusher};
+
+mod support;
 
 #[derive(Parser)]
 #[command(about = "Push messages to pullers")]
@@ -17,11 +21,16 @@ struct Args {
     messages: Vec<String>,
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> ExitCode {
+    support::exit_with(run())
+}
+
+fn run() -> Result<(), Error> {
     env_logger::init();
     let args = Args::parse();
     smol::block_on(async {
         let pusher = PPPusher::new("*", args.port)?;
+        eprintln!("pusher: bound to {}", pusher.endpoint());
         for message in args.messages {
             // Waits for a puller when none is connected yet.
             pusher.push(message).await?;

@@ -2,10 +2,13 @@
 //!
 //! `cargo run --example rr_client -- --host localhost --port 5557 --timeout-ms 2000 hello world`
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use zmq_sansio::easy::{Error, RRClient};
+
+mod support;
 
 #[derive(Parser)]
 #[command(about = "Send requests and print the replies")]
@@ -30,7 +33,11 @@ struct Args {
     messages: Vec<String>,
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> ExitCode {
+    support::exit_with(run())
+}
+
+fn run() -> Result<(), Error> {
     env_logger::init();
     let args = Args::parse();
     smol::block_on(async {

@@ -2,8 +2,12 @@
 //!
 //! `cargo run --example rr_server -- --port 5557`
 
+use std::process::ExitCode;
+
 use clap::Parser;
 use zmq_sansio::easy::{Error, RRServer};
+
+mod support;
 
 #[derive(Parser)]
 #[command(about = "Answer requests with \"Echo: <request>\"")]
@@ -16,13 +20,18 @@ struct Args {
     coding: String,
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> ExitCode {
+    support::exit_with(run())
+}
+
+fn run() -> Result<(), Error> {
     env_logger::init();
     let args = Args::parse();
     smol::block_on(async {
         let server = RRServer::new(args.port)?
             .with_coding(&args.coding)?
             .with_handler(|request: String| format!("Echo: {request}"));
+        eprintln!("rr_server: bound to {}", server.endpoint());
         server.run().await
     })
 }

@@ -2,8 +2,12 @@
 //!
 //! `cargo run --example subscriber -- --host localhost --ports 5555,5556 --msgid 1000 --count 5`
 
+use std::process::ExitCode;
+
 use clap::Parser;
 use zmq_sansio::easy::{Error, Payload, Subscriber};
+
+mod support;
 
 #[derive(Parser)]
 #[command(about = "Subscribe to a message id and print what arrives")]
@@ -25,7 +29,11 @@ struct Args {
     coding: String,
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> ExitCode {
+    support::exit_with(run())
+}
+
+fn run() -> Result<(), Error> {
     env_logger::init();
     let args = Args::parse();
     smol::block_on(async {

@@ -21,6 +21,7 @@ pub enum Host {
 
 /// A parsed endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Endpoint {
     /// TCP; a port of `None` (`*`) asks the system for a free port when binding.
     Tcp {
@@ -35,6 +36,7 @@ pub enum Endpoint {
 
 /// Why an endpoint string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum EndpointError {
     /// No `scheme://`.
     #[error("endpoint \"{0}\" has no transport: expected tcp://host:port or ipc:///path")]

@@ -43,6 +43,7 @@
 //! | [`pattern`] | one socket: REQ/REP lockstep, ROUTER addressing, PUB/SUB filtering, PUSH/PULL, PAIR, HWMs ([`pattern::Socket`]) |
 //! | [`io`] | sockets over TCP and IPC on any executor ([`io::Socket`]; feature `io`, default) |
 //! | [`easy`] | the Python `zmq_async` classes: `Publisher`, `Subscriber`, `RRServer`, … (feature `easy`, default) |
+//! | [`python_json`] | JSON exactly as Python's `json` module writes and reads it, `NaN` and `±Infinity` included (feature `python-json`, part of `easy`) |
 //! | [`sim`] | whole topologies of sockets in memory, under virtual time ([`sim::Network`]) |
 //! | [`Msg`] | a multipart message whose frames are cheap-to-clone [`bytes::Bytes`] |
 //!
@@ -86,6 +87,8 @@ pub mod io;
 mod message;
 pub mod pattern;
 pub mod proto;
+#[cfg(feature = "python-json")]
+pub mod python_json;
 pub mod sim;
 
 pub use endpoint::{Endpoint, EndpointError, Host};

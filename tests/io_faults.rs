@@ -543,6 +543,80 @@ fn connect_before_bind_delivers_queued_messages() {
     });
 }
 
+/// A publisher that sends flat out from a task on the executor its connections run on
+/// (where the `io` docs say socket-heavy code runs fastest), to a subscriber that reads
+/// slower, never waits and soon drops: it must still let its connection run. It used to
+/// starve it: once the queue was full nothing more went out while the publisher ran, so
+/// the subscriber got the messages queued before the first drop and nothing after.
+#[test]
+fn a_publisher_flat_out_on_the_executor_keeps_its_connections_running() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    let _serial = shared_lock();
+    const SIZE: usize = 4096;
+    // More than loopback's largest socket buffers hold (tcp_rmem and tcp_wmem allow about
+    // 36 MiB): the publisher has certainly dropped by then.
+    const ENOUGH: usize = 64 * 1024 * 1024 / SIZE;
+    const MOST: u32 = 2_000_000;
+    smol::block_on(async {
+        let publisher = socket(SocketType::Pub);
+        let endpoint = publisher.bind("tcp://127.0.0.1:*").unwrap();
+        let subscriber = Socket::builder(SocketType::Sub)
+            .subscribe("")
+            .linger(Duration::ZERO)
+            .build()
+            .unwrap();
+        subscriber.connect(&endpoint).unwrap();
+        eventually(PATIENCE, "the subscription arrives", || {
+            publisher.subscribed_peers() == 1
+        })
+        .await;
+        let done = Arc::new(AtomicBool::new(false));
+        let got = Arc::new(AtomicUsize::new(0));
+        // Publishes until the subscriber has had enough (or a bound far past it, which only
+        // a starved connection reaches).
+        let flat_out = smol::spawn({
+            let (publisher, done, got) = (publisher.clone(), Arc::clone(&done), Arc::clone(&got));
+            async move {
+                let mut n = 0;
+                while n < MOST && got.load(SeqCst) < ENOUGH {
+                    publisher.send(numbered(n, SIZE)).await.unwrap();
+                    n += 1;
+                }
+                done.store(true, SeqCst);
+            }
+        });
+        // Bursts of 20 messages a millisecond (80 MB/s) while the publisher runs, a fraction
+        // of its pace; then whatever is left.
+        let mut received = Vec::new();
+        while !done.load(SeqCst) {
+            for _ in 0..20 {
+                match subscriber.try_recv() {
+                    Ok(Some(msg)) => received.push(number_of(&msg)),
+                    _ => break,
+                }
+            }
+            got.store(received.len(), SeqCst);
+            Timer::after(Duration::from_millis(1)).await;
+        }
+        while let Ok(msg) = subscriber.recv_timeout(Duration::from_millis(500)).await {
+            received.push(number_of(&msg));
+        }
+        within(PATIENCE, "the publisher finishes", flat_out).await;
+        assert!(received.is_sorted(), "out of order");
+        // A starved connection delivers exactly the messages queued before the first drop:
+        // 0, 1, 2 … with no gap. Anything after a gap went out while the publisher ran.
+        let last = *received.last().expect("messages") as usize;
+        assert!(
+            last >= received.len(),
+            "the subscriber got messages 0 to {last} and nothing later: the connection did \
+             not run while the publisher did"
+        );
+        subscriber.close().await;
+        publisher.close().await;
+    });
+}
+
 /// The server closes and a new one binds the same port: the client reconnects, messages
 /// it sent while the server was away are delivered, and traffic flows both ways again.
 #[test]
@@ -574,6 +648,132 @@ fn client_reconnects_when_server_comes_back() {
 
         dealer.close().await;
         second.close().await;
+    });
+}
+
+/// A listener on loopback whose thread hands each accepted connection to `serve`, and
+/// counts them; it stops when dropped.
+struct Listener {
+    endpoint: String,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Listener {
+    fn spawn(serve: fn(TcpStream)) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let endpoint = format!("tcp://{}", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::default();
+        let stop = std::sync::Arc::<std::sync::atomic::AtomicBool>::default();
+        let thread = {
+            let (accepted, stop) = (
+                std::sync::Arc::clone(&accepted),
+                std::sync::Arc::clone(&stop),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            std::sync::atomic::AtomicUsize::fetch_add(&accepted, 1, SeqCst);
+                            stream.set_nonblocking(false).unwrap();
+                            serve(stream);
+                        }
+                        // Polling keeps the thread stoppable; its pace decides nothing.
+                        Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                    }
+                }
+            })
+        };
+        Self {
+            endpoint,
+            accepted,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Completes a ZMTP handshake as a PULL, then hangs up.
+fn handshake_then_hang_up(mut stream: TcpStream) {
+    use zmq_sansio::proto::{Config, Connection, Role};
+    let now = Instant::now();
+    let mut conn = Connection::new(Config::new(SocketType::Pull), Role::Server, now);
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 4096];
+    while !conn.is_ready() {
+        while let Some(chunk) = conn.poll_transmit() {
+            if stream.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                if conn.handle_input(&buf[..n], now).is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+    while let Some(chunk) = conn.poll_transmit() {
+        let _ = stream.write_all(&chunk);
+    }
+}
+
+/// One connector whose connections complete their handshake and drop, again and again,
+/// does not reset the backoff of another connector of the same socket whose connections
+/// never get that far: that one still waits twice as long after every failure.
+#[test]
+fn each_connector_keeps_its_own_reconnect_backoff() {
+    let _serial = shared_lock();
+    const FIRST: Duration = Duration::from_millis(20);
+    // Accepts, stays silent for a while, then hangs up before any ZMTP: meanwhile the
+    // other connector completes handshakes, which must not count for this one.
+    let refusing = Listener::spawn(|stream| {
+        std::thread::sleep(Duration::from_millis(50));
+        drop(stream);
+    });
+    let flapping = Listener::spawn(handshake_then_hang_up);
+    smol::block_on(async {
+        let push = Socket::builder(SocketType::Push)
+            .reconnect_interval(FIRST)
+            .reconnect_interval_max(Duration::from_secs(10))
+            .linger(Duration::ZERO)
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        push.connect(&refusing.endpoint).unwrap();
+        push.connect(&flapping.endpoint).unwrap();
+        eventually(PATIENCE, "60 handshakes with the flapping peer", || {
+            flapping.accepted() >= 60
+        })
+        .await;
+        let elapsed = start.elapsed();
+        let attempts = refusing.accepted();
+        // With doubling delays, n attempts take at least FIRST × (2^(n-1) − 1).
+        let most = 2 + (elapsed.as_secs_f64() / FIRST.as_secs_f64() + 1.0).log2() as usize;
+        assert!(
+            attempts <= most,
+            "{attempts} attempts on the refusing endpoint in {elapsed:?}: its backoff was reset \
+             (at most {most} with its own doubling delays)"
+        );
+        push.close().await;
     });
 }
 

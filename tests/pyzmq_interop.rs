@@ -160,7 +160,7 @@ fn unhex(text: &str) -> Bytes {
             _ => panic!("not a hex digit from python: {:?}", digit as char),
         }
     }
-    assert!(text.len() % 2 == 0, "odd hex length from python");
+    assert!(text.len().is_multiple_of(2), "odd hex length from python");
     text.as_bytes()
         .chunks_exact(2)
         .map(|pair| nibble(pair[0]) << 4 | nibble(pair[1]))

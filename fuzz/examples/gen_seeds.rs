@@ -677,7 +677,7 @@ fn pattern() -> Seeds {
         ],
     );
     xpub.flags = flag::XPUB_VERBOSE;
-    xpub.max_subscription_bytes = 4;
+    xpub.subscription_memory = 5; // one short prefix per peer, two for the socket
     xpub.send_hwm = 1;
 
     // SUB: subscriptions to connected and later peers, filtering on receipt, a reconnect

@@ -305,6 +305,7 @@ impl Harness {
                 Event::Subscribe(_) | Event::Cancel(_) => {
                     assert!(!self.events.is_empty(), "subscription before Ready");
                 }
+                other => panic!("an event this target does not know: {other:?}"),
             }
             self.events.push(event);
         }
@@ -417,7 +418,8 @@ fn expected_events(stream: &[u8], ours: SocketType) -> (Vec<Event>, bool) {
                 Ok(Command::Subscribe(prefix)) => events.push(Event::Subscribe(prefix)),
                 Ok(Command::Cancel(prefix)) => events.push(Event::Cancel(prefix)),
                 Ok(Command::Ping { .. } | Command::Pong(_) | Command::Other(_)) => {}
-                Ok(Command::Ready(_) | Command::Error(_)) | Err(_) => return (events, false),
+                // Anything else (READY, ERROR, a malformed command) ends the stream.
+                _ => return (events, false),
             },
         }
     }

@@ -191,7 +191,10 @@ impl Pair {
         assert!(
             matches!(
                 to.conn.error(),
-                Some(ConnectionError::Frame(FrameError::TooLarge { .. }))
+                Some(
+                    ConnectionError::Frame(FrameError::TooLarge { .. })
+                        | ConnectionError::TooManyFrames { .. }
+                )
             ),
             "a {cost}-octet message passed a {limit}-octet limit: {:?}",
             to.conn.error()

@@ -63,8 +63,8 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use zmq_sansio::Msg;
 use zmq_sansio::pattern::{
-    AttachError, InputError, Pattern, PeerId, PeerInput, PeerOutput, QueueStats, RecvError,
-    SendError,
+    AttachError, InputError, LimitError, Pattern, PeerId, PeerInput, PeerOutput, QueueStats,
+    RecvError, SendError, SubscriptionCost,
 };
 use zmq_sansio::proto::{MechanismName, Metadata, PeerInfo, SocketType, ZmtpVersion};
 use zmq_sansio_fuzz::scenario::compatible_peers;
@@ -99,8 +99,8 @@ struct Peer {
     input_blocked: bool,
     /// PUB/XPUB: the subscriptions the peer holds, with reference counts.
     subs: BTreeMap<Bytes, u32>,
-    /// PUB/XPUB: octets of the distinct prefixes held.
-    sub_bytes: usize,
+    /// PUB/XPUB: what the distinct prefixes held are charged against the per-peer limit.
+    sub_cost: usize,
     /// ROUTER: the routing-id epoch that routes to this peer (`None`: unroutable).
     epoch: Option<usize>,
     /// REQ: the envelope of the last request handed out for this peer.
@@ -155,7 +155,10 @@ struct Model {
     handover: bool,
     verbose: bool,
     verboser: bool,
-    max_sub_bytes: usize,
+    max_sub_per_peer: usize,
+    max_sub_total: usize,
+    /// PUB/XPUB: what all subscriptions are charged against the socket-wide limit.
+    sub_total: usize,
     info_type: SocketType,
     /// Attached peers.
     peers: BTreeMap<PeerId, Peer>,
@@ -234,7 +237,9 @@ impl Model {
             handover: options.router_handover,
             verbose: options.xpub_verbose || options.xpub_verboser,
             verboser: options.xpub_verboser,
-            max_sub_bytes: unlimited(options.max_subscription_bytes),
+            max_sub_per_peer: unlimited(options.max_subscription_memory_per_peer),
+            max_sub_total: unlimited(options.max_subscription_memory),
+            sub_total: 0,
             info_type: compatible_peers(ty)[0],
             peers: BTreeMap::new(),
             fq: VecDeque::new(),
@@ -396,10 +401,7 @@ impl Model {
                     self.peer_cancel(id, &prefix);
                     Ok(())
                 };
-                match (&result, &expected) {
-                    (Err(InputError::Refused(_)), Err(InputError::Refused(_))) => {}
-                    _ => assert_eq!(result, expected, "{op:?}"),
-                }
+                assert_eq!(result, expected, "{op:?}");
             }
             PatternOp::Send { to, frames } => {
                 let mut msg = message(frames);
@@ -801,10 +803,21 @@ impl Model {
         let new_prefix = !self.held_by_anyone(&prefix);
         let peer = self.peers.get_mut(&id).expect("connected");
         if !peer.subs.contains_key(&prefix) {
-            if peer.sub_bytes + prefix.len() > self.max_sub_bytes {
-                return Err(InputError::Refused(String::new()));
+            // Each peer pays for its prefixes as if alone; the socket pays a prefix once.
+            let cost = SubscriptionCost::of(prefix.len());
+            if peer.sub_cost + cost.entry + cost.prefix > self.max_sub_per_peer {
+                return Err(InputError::Refused(LimitError::PeerSubscriptionMemory {
+                    limit: self.max_sub_per_peer,
+                }));
             }
-            peer.sub_bytes += prefix.len();
+            let added = cost.entry + if new_prefix { cost.prefix } else { 0 };
+            if self.sub_total + added > self.max_sub_total {
+                return Err(InputError::Refused(LimitError::SubscriptionMemory {
+                    limit: self.max_sub_total,
+                }));
+            }
+            peer.sub_cost += cost.entry + cost.prefix;
+            self.sub_total += added;
         }
         *peer.subs.entry(prefix.clone()).or_default() += 1;
         if new_prefix || self.verbose {
@@ -819,11 +832,17 @@ impl Model {
             return; // never subscribed: ignored
         };
         *count -= 1;
-        if *count == 0 {
+        let gone_for_peer = *count == 0;
+        if gone_for_peer {
             peer.subs.remove(prefix);
-            peer.sub_bytes -= prefix.len();
+            let cost = SubscriptionCost::of(prefix.len());
+            peer.sub_cost -= cost.entry + cost.prefix;
         }
-        if !self.held_by_anyone(prefix) || self.verboser {
+        let prefix_gone = !self.held_by_anyone(prefix);
+        if gone_for_peer {
+            self.refund(prefix.len(), prefix_gone);
+        }
+        if prefix_gone || self.verboser {
             self.notify(false, prefix);
         }
     }
@@ -832,12 +851,20 @@ impl Model {
     fn drop_subscriptions(&mut self, id: PeerId) {
         let peer = self.peers.get_mut(&id).expect("attached");
         let subs = std::mem::take(&mut peer.subs);
-        peer.sub_bytes = 0;
+        peer.sub_cost = 0;
         for prefix in subs.keys() {
-            if !self.held_by_anyone(prefix) {
+            let prefix_gone = !self.held_by_anyone(prefix);
+            self.refund(prefix.len(), prefix_gone);
+            if prefix_gone {
                 self.notify(false, prefix);
             }
         }
+    }
+
+    /// A peer's entry for a prefix of `len` octets goes; the prefix too if nobody holds it.
+    fn refund(&mut self, len: usize, prefix_gone: bool) {
+        let cost = SubscriptionCost::of(len);
+        self.sub_total -= cost.entry + if prefix_gone { cost.prefix } else { 0 };
     }
 
     // -----------------------------------------------------------------------------------

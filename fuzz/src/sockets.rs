@@ -90,8 +90,9 @@ pub struct PatternScenario {
     pub recv_hwm: u8,
     /// Option switches, see [`flag`].
     pub flags: u8,
-    /// PUB/XPUB: subscription octets a peer may hold (0: the default, 1 MiB).
-    pub max_subscription_bytes: u8,
+    /// PUB/XPUB: subscription memory limits in units of 128 octets per peer and 256 octets
+    /// for the socket (0: the defaults). One short subscription costs about 256 octets.
+    pub subscription_memory: u8,
     /// What happens.
     pub ops: Vec<PatternOp>,
 }
@@ -199,7 +200,7 @@ impl PatternScenario {
             send_hwm: 0,
             recv_hwm: 0,
             flags: 0,
-            max_subscription_bytes: 0,
+            subscription_memory: 0,
             ops,
         }
     }
@@ -235,8 +236,9 @@ impl PatternScenario {
         options.router_handover = self.has(flag::ROUTER_HANDOVER);
         options.xpub_verbose = self.has(flag::XPUB_VERBOSE);
         options.xpub_verboser = self.has(flag::XPUB_VERBOSER);
-        if self.max_subscription_bytes != 0 {
-            options.max_subscription_bytes = self.max_subscription_bytes.into();
+        if self.subscription_memory != 0 {
+            options.max_subscription_memory_per_peer = usize::from(self.subscription_memory) * 128;
+            options.max_subscription_memory = usize::from(self.subscription_memory) * 256;
         }
         options
     }
@@ -248,7 +250,7 @@ impl PatternScenario {
             .u8(self.send_hwm)
             .u8(self.recv_hwm)
             .u8(self.flags)
-            .u8(self.max_subscription_bytes);
+            .u8(self.subscription_memory);
         let frames = |w: &mut SeedWriter, frames: &[Vec<u8>]| {
             w.list(frames, |w, f| {
                 w.bytes(f);

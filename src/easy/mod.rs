@@ -51,10 +51,11 @@ pub use pipeline::{PPPuller, PPPusher};
 pub use pubsub::{Publisher, Subscriber};
 pub use reqrep::RRClient;
 pub use server::{ExclusivePair, PairServer, RRServer, RequestReply, Server, ServerKind};
-pub use stop::StopHandle;
+pub use stop::{StopHandle, Stopped};
 
 /// What can go wrong in the high-level API.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The socket layer failed (endpoint, transport, closed socket …).
     #[error(transparent)]
@@ -82,6 +83,10 @@ pub enum Error {
     /// JSON could not be written or read as the requested type.
     #[error("JSON: {0}")]
     Json(String),
+    /// A [`Subscriber`] was asked for a message before it was given any publisher to
+    /// connect to ([`Subscriber::add_port`], [`Subscriber::add_endpoint`]).
+    #[error("the subscriber has no publisher to receive from: add a port or an endpoint first")]
+    NoPublisher,
     /// No reply came in time, after every attempt.
     #[error("no reply after {attempts} attempt(s) of {timeout:?} each")]
     NoReply {

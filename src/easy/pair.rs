@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+use smol::lock::Mutex;
+
 use super::coding::Coding;
 use super::{Error, tcp_host};
 use crate::Msg;
-use crate::io::Socket;
+use crate::io::{self, Socket};
 use crate::proto::SocketType;
 
 /// Talks to a [`PairServer`](super::PairServer) (Python: `PairClient`, which bound as well; this one connects).
@@ -25,9 +27,20 @@ use crate::proto::SocketType;
 /// ```
 #[derive(Debug)]
 pub struct PairClient {
-    socket: Socket,
+    connection: Mutex<Connection>,
     coding: Coding,
     timeout: Option<Duration>,
+}
+
+/// The client's socket, and whether an answer is owed to a request whose call is gone.
+#[derive(Debug)]
+struct Connection {
+    socket: Socket,
+    /// A request went out and its answer was not taken: its call timed out, or its future
+    /// was dropped. PAIR carries no request id, and a server answers its messages in
+    /// order, so that answer will come first: the next request waits for it and discards
+    /// it before sending.
+    owed: bool,
 }
 
 impl PairClient {
@@ -41,13 +54,22 @@ impl PairClient {
         let socket = Socket::new(SocketType::Pair);
         socket.connect(endpoint)?;
         Ok(Self {
-            socket,
+            connection: Mutex::new(Connection {
+                socket,
+                owed: false,
+            }),
             coding: Coding::UTF_8,
             timeout: None,
         })
     }
 
     /// Gives up waiting for an answer after `timeout`.
+    ///
+    /// The answer to a request that timed out may still come. The next request first
+    /// waits up to `timeout` for it and discards it, so it never takes that answer for
+    /// its own; an answer later than that (a server slower than twice the timeout) would
+    /// be mistaken for the next one, which PAIR, having no request ids, cannot tell apart.
+    /// Use [`RRClient`](super::RRClient), whose requests carry ids, where that matters.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -59,14 +81,36 @@ impl PairClient {
         Ok(self)
     }
 
-    /// Sends a message and waits for the server's answer.
+    /// Sends a message and waits for the server's answer. Concurrent calls take turns, so
+    /// each gets the answer to its own message (see [`PairClient::with_timeout`] for what
+    /// happens after a timeout).
     pub async fn request(&self, msg: impl Into<Msg>) -> Result<Msg, Error> {
-        self.socket.send(msg).await?;
-        let reply = match self.timeout {
-            Some(timeout) => self.socket.recv_timeout(timeout).await?,
-            None => self.socket.recv().await?,
-        };
+        let msg = msg.into();
+        let mut connection = self.connection.lock().await;
+        if connection.owed {
+            match self.receive(&connection.socket).await {
+                Ok(stale) => log::debug!("PairClient: discarded a late answer: {stale:?}"),
+                Err(Error::Socket(io::Error::Timeout(_))) => {
+                    log::debug!("PairClient: an abandoned request was never answered")
+                }
+                Err(other) => return Err(other),
+            }
+            connection.owed = false;
+        }
+        // Owed from the moment it may have gone out: if this future is dropped or times
+        // out, the next call knows.
+        connection.owed = true;
+        connection.socket.send(msg).await?;
+        let reply = self.receive(&connection.socket).await?;
+        connection.owed = false;
         Ok(reply)
+    }
+
+    async fn receive(&self, socket: &Socket) -> Result<Msg, Error> {
+        Ok(match self.timeout {
+            Some(timeout) => socket.recv_timeout(timeout).await?,
+            None => socket.recv().await?,
+        })
     }
 
     /// Sends text and returns the answer as text.
@@ -78,6 +122,6 @@ impl PairClient {
 
     /// Closes the socket.
     pub async fn close(&self) {
-        self.socket.close().await;
+        self.connection.lock().await.socket.close().await;
     }
 }

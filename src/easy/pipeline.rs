@@ -164,9 +164,11 @@ impl PPPuller {
     /// Hands every message to the handler, one at a time, until stopped. Without a handler
     /// messages are logged and dropped.
     pub async fn run(&self) -> Result<(), Error> {
+        // One waiter for the whole run, not one per message.
+        let mut stopped = self.stop.stopped();
         loop {
             let msg = or(async { Some(self.socket.recv().await) }, async {
-                self.stop.stopped().await;
+                (&mut stopped).await;
                 None
             })
             .await;

@@ -1,12 +1,13 @@
 //! [`Publisher`] and [`Subscriber`]: PUB/SUB with the `"<msgid> <msgtype> <body>"` framing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::coding::Coding;
-use super::framing::{self, DEFAULT_MSGID, OutgoingPayload, Payload, to_python_json};
+use super::framing::{self, DEFAULT_MSGID, OutgoingPayload, Payload, RawPayload, to_python_json};
 use super::{Error, tcp_any, tcp_host};
 use crate::io::Socket;
 use crate::proto::SocketType;
@@ -83,7 +84,8 @@ impl Publisher {
     }
 
     /// Publishes any serializable value under the default id: `"<msgid> json <json>"`, the
-    /// JSON written exactly as Python's `json.dumps` writes it.
+    /// JSON written exactly as Python's `json.dumps` writes it (NaN and ±Infinity as
+    /// `NaN`, `Infinity` and `-Infinity`; see [`crate::python_json`]).
     pub async fn publish_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), Error> {
         self.publish_json_to(self.msgid, value).await
     }
@@ -153,10 +155,15 @@ pub struct Subscriber {
     host: String,
     coding: Coding,
     msgid: i64,
+    /// Whether a publisher was ever given: without one, receiving would wait forever.
+    has_publisher: AtomicBool,
 }
 
 impl Subscriber {
     /// Connects to `tcp://host:port` for each port (Python: `Subscriber(host, ports, msgid)`).
+    /// With no ports, add some with [`Subscriber::add_port`] before subscribing: until
+    /// then [`Subscriber::subscribe`] fails with [`Error::NoPublisher`] instead of waiting
+    /// forever.
     pub fn new(host: &str, ports: &[u16], msgid: i64) -> Result<Self, Error> {
         let subscriber = Self::unconnected(host, msgid)?;
         for &port in ports {
@@ -178,6 +185,7 @@ impl Subscriber {
             host: host.to_owned(),
             coding: Coding::UTF_8,
             msgid,
+            has_publisher: AtomicBool::new(false),
         };
         subscriber.socket.subscribe(subscriber.prefix()?)?;
         Ok(subscriber)
@@ -206,6 +214,7 @@ impl Subscriber {
     /// Also connects to any endpoint.
     pub fn add_endpoint(&self, endpoint: &str) -> Result<(), Error> {
         self.socket.connect(endpoint)?;
+        self.has_publisher.store(true, Ordering::SeqCst);
         log::info!("Subscriber for id {} connecting to {endpoint}", self.msgid);
         Ok(())
     }
@@ -217,26 +226,45 @@ impl Subscriber {
 
     /// The next message: its text, or its JSON value. A malformed message is an error for
     /// that message only; the next call goes on with the next one.
+    ///
+    /// JSON is read as Python's `json.loads` reads it. A [`serde_json::Value`] cannot hold
+    /// the NaN, `Infinity` and `-Infinity` a Python publisher sends for non-finite floats,
+    /// so they arrive here as `null`; [`subscribe_as`](Self::subscribe_as) with `f64`
+    /// fields gets the real values.
     pub async fn subscribe(&self) -> Result<Payload, Error> {
-        let msg = self.socket.recv().await?;
-        let first = msg.first().map(|f| &f[..]).unwrap_or_default();
-        let (_, payload) = framing::decode(&self.coding, first).inspect_err(|err| {
-            log::warn!(
-                "Subscriber for id {}: dropping a message: {err}",
-                self.msgid
-            );
-        })?;
-        Ok(payload)
+        let raw = self.receive().await?;
+        raw.parse().inspect_err(|err| self.dropped(err))
     }
 
-    /// The next message as a `T`: JSON bodies are deserialized, text bodies are offered as a
-    /// JSON string (so `String` reads both).
+    /// The next message as a `T`: JSON bodies are deserialized straight from their text
+    /// (so `f64` fields receive NaN, `inf` and `-inf` as sent), text bodies are offered as
+    /// a JSON string (so `String` reads both).
     pub async fn subscribe_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        let value = match self.subscribe().await? {
-            Payload::Json(value) => value,
-            Payload::Text(text) => serde_json::Value::String(text),
-        };
-        serde_json::from_value(value).map_err(|e| Error::Json(e.to_string()))
+        let raw = self.receive().await?;
+        raw.deserialize().inspect_err(|err| {
+            if matches!(err, Error::Malformed(_)) {
+                self.dropped(err);
+            }
+        })
+    }
+
+    /// The next message split into id, type and body, the body not parsed yet.
+    async fn receive(&self) -> Result<RawPayload, Error> {
+        if !self.has_publisher.load(Ordering::SeqCst) {
+            return Err(Error::NoPublisher);
+        }
+        let msg = self.socket.recv().await?;
+        let first = msg.first().map(|f| &f[..]).unwrap_or_default();
+        let (_, raw) = framing::split(&self.coding, first).inspect_err(|err| self.dropped(err))?;
+        Ok(raw)
+    }
+
+    /// Logs a message lost to malformation; the subscriber goes on with the next one.
+    fn dropped(&self, err: &Error) {
+        log::warn!(
+            "Subscriber for id {}: dropping a message: {err}",
+            self.msgid
+        );
     }
 
     /// The underlying socket.

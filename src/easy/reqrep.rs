@@ -73,6 +73,14 @@ impl RRClient {
 
     /// Sends a request again up to `retries` times when no reply comes in time (needs a
     /// timeout). Each retry starts from a fresh connection, as the lazy pirate does.
+    ///
+    /// Retries make delivery *at-least-once*: an attempt that timed out may still have
+    /// reached the server (the reply was only slow, or the connection was still being
+    /// made), so the server can see a request once per attempt. Only the reply to the
+    /// last attempt is returned; replies to earlier ones are discarded. Retry requests
+    /// that are safe to repeat, or let the server recognise repeats (an id in the
+    /// request). A request of an earlier call that gave up never reaches a server that
+    /// appears later: its connection is closed without linger.
     pub fn with_retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self

@@ -158,9 +158,11 @@ impl<K: ServerKind> Server<K> {
 
     /// Answers messages one after the other until stopped (or the socket fails).
     pub async fn run(&self) -> Result<(), Error> {
+        // One waiter for the whole run, not one per request.
+        let mut stopped = self.stop.stopped();
         loop {
             let request = or(async { Some(self.socket.recv().await) }, async {
-                self.stop.stopped().await;
+                (&mut stopped).await;
                 None
             })
             .await;

@@ -1,14 +1,19 @@
 //! [`StopHandle`]: ends a server's `run()` from outside, from any task or thread.
 
-use std::future::poll_fn;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, ready};
+
+use event_listener::{Event, EventListener};
 
 #[derive(Debug, Default)]
 struct State {
     stopped: AtomicBool,
-    wakers: Mutex<Vec<Waker>>,
+    /// Waiters register here and leave when dropped, so a server that waits once per
+    /// request keeps no trace of the requests it served.
+    event: Event,
 }
 
 /// Stops the `run()` loop of the server it came from: the request being handled is
@@ -20,8 +25,7 @@ impl StopHandle {
     /// Asks the server to stop.
     pub fn stop(&self) {
         self.0.stopped.store(true, Ordering::SeqCst);
-        let wakers = std::mem::take(&mut *self.0.wakers.lock().unwrap_or_else(|p| p.into_inner()));
-        wakers.into_iter().for_each(Waker::wake);
+        self.0.event.notify(usize::MAX);
     }
 
     /// Whether [`StopHandle::stop`] was called.
@@ -29,24 +33,42 @@ impl StopHandle {
         self.0.stopped.load(Ordering::SeqCst)
     }
 
-    /// Completes once [`StopHandle::stop`] has been called.
-    pub async fn stopped(&self) {
-        poll_fn(|cx| {
-            if self.is_stopped() {
+    /// A future that completes once [`StopHandle::stop`] has been called.
+    pub fn stopped(&self) -> Stopped {
+        Stopped {
+            state: Arc::clone(&self.0),
+            listener: None,
+        }
+    }
+}
+
+/// Completes once its [`StopHandle`] is stopped (from [`StopHandle::stopped`]). It may be
+/// polled again and again, as a server loop does between requests, and holds at most one
+/// registration however often it is polled.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Stopped {
+    state: Arc<State>,
+    listener: Option<EventListener>,
+}
+
+impl Future for Stopped {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.state.stopped.load(Ordering::SeqCst) {
                 return Poll::Ready(());
             }
-            self.0
-                .wakers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(cx.waker().clone());
-            // Checked again: a stop between the first check and the registration is seen.
-            if self.is_stopped() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
+            match &mut self.listener {
+                // Listening starts before the flag is read again (the top of the loop), so
+                // a stop in between is not missed.
+                None => self.listener = Some(self.state.event.listen()),
+                Some(listener) => {
+                    ready!(Pin::new(listener).poll(cx));
+                    self.listener = None;
+                }
             }
-        })
-        .await;
+        }
     }
 }

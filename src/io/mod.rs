@@ -73,6 +73,7 @@ pub use socket::Socket;
 
 /// What can go wrong with a [`Socket`].
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The endpoint string is malformed.
     #[error(transparent)]
@@ -99,7 +100,7 @@ pub enum Error {
     Attach(#[from] AttachError),
     /// A socket option is invalid.
     #[error("invalid option: {0}")]
-    Option(String),
+    Option(#[from] ConfigError),
     /// The socket is closed (or closing).
     #[error("the socket is closed")]
     Closed,
@@ -120,11 +121,5 @@ impl Error {
             SendError::WouldBlock(msg) => Self::WouldBlock(msg),
             other => Self::Send(other),
         }
-    }
-}
-
-impl From<ConfigError> for Error {
-    fn from(err: ConfigError) -> Self {
-        Self::Option(err.to_string())
     }
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::Error;
 use super::socket::Socket;
 use crate::pattern::SocketOptions;
-use crate::proto::{HeartbeatConfig, SocketType};
+use crate::proto::{ConfigError, HeartbeatConfig, SocketType};
 
 /// Default time `close` (or dropping the last handle) keeps trying to deliver queued
 /// messages. libzmq waits forever by default, which hangs programs on exit.
@@ -166,9 +166,19 @@ impl SocketBuilder {
         self
     }
 
-    /// PUB/XPUB: most subscription octets one peer may hold (0 = unlimited).
-    pub fn max_subscription_bytes(mut self, octets: usize) -> Self {
-        self.options.pattern.max_subscription_bytes = octets;
+    /// PUB/XPUB: most heap octets one peer's subscriptions may take (0 = unlimited; default
+    /// [`DEFAULT_MAX_SUBSCRIPTION_MEMORY_PER_PEER`](crate::pattern::DEFAULT_MAX_SUBSCRIPTION_MEMORY_PER_PEER)). A peer that would go beyond is
+    /// disconnected. See [`SubscriptionCost`](crate::pattern::SubscriptionCost) for how a subscription is counted.
+    pub fn max_subscription_memory_per_peer(mut self, octets: usize) -> Self {
+        self.options.pattern.max_subscription_memory_per_peer = octets;
+        self
+    }
+
+    /// PUB/XPUB: most heap octets all peers' subscriptions together may take (0 =
+    /// unlimited; default [`DEFAULT_MAX_SUBSCRIPTION_MEMORY`](crate::pattern::DEFAULT_MAX_SUBSCRIPTION_MEMORY)). The peer whose
+    /// subscription would go beyond is disconnected.
+    pub fn max_subscription_memory(mut self, octets: usize) -> Self {
+        self.options.pattern.max_subscription_memory = octets;
         self
     }
 
@@ -195,7 +205,7 @@ impl SocketBuilder {
                 .connection
                 .properties
                 .insert(&name, value)
-                .map_err(|err| Error::Option(err.to_string()))?;
+                .map_err(|reason| ConfigError::BadProperty { name, reason })?;
         }
         Socket::from_builder(self)
     }

@@ -26,6 +26,9 @@ pub(crate) struct PeerTask {
     /// Remove the peer (and its queue) when the connection ends: a stream the user
     /// attached has nothing to reconnect to.
     pub(crate) remove_on_close: bool,
+    /// This connection completed its handshake (its connector then starts its backoff
+    /// over when it drops).
+    pub(crate) handshaken: bool,
 }
 
 #[derive(Debug)]
@@ -44,8 +47,6 @@ pub(crate) struct Inner {
     pub(crate) tasks: usize,
     /// The next `send` yields once before sending (see [`Inner::note_send_pressure`]).
     pub(crate) yield_before_send: bool,
-    /// Completed handshakes so far (for callers that wait for a peer).
-    pub(crate) handshakes: u64,
     /// Bound and connected endpoints, by id.
     pub(crate) endpoints: BTreeMap<u64, EndpointTask>,
     pub(crate) next_endpoint: u64,
@@ -82,7 +83,6 @@ impl Shared {
                 closed: false,
                 tasks: 0,
                 yield_before_send: false,
-                handshakes: 0,
                 endpoints: BTreeMap::new(),
                 next_endpoint: 1,
             }),
@@ -117,12 +117,13 @@ impl Shared {
 }
 
 impl Inner {
-    /// After a send: if a peer's queue has just filled to half its HWM or gathered a 64 KiB
-    /// write batch, the next `send` yields once (wakes its task and returns pending) before
-    /// sending. A loop that never waits, as PUB's never does, would otherwise keep the
-    /// connection tasks on its executor thread from writing until the queue overflowed and
-    /// dropped messages. Yielding on queue state rather than every few calls keeps the
-    /// write batches large when one message goes to many peers.
+    /// After a send: if a peer's queue has just filled to half its HWM, gathered a 64 KiB
+    /// write batch or dropped messages when full, the next `send` yields once (wakes its
+    /// task and returns pending) before sending. A loop that never waits, as PUB's never
+    /// does, would otherwise keep the connection tasks on its executor thread from writing:
+    /// first until the queue overflowed, then for good. Yielding on queue state rather
+    /// than every few calls keeps the write batches large when one message goes to many
+    /// peers.
     pub(crate) fn note_send_pressure(&mut self) {
         if self.machine.take_send_pressure() {
             self.yield_before_send = true;
@@ -148,7 +149,9 @@ impl Inner {
                         info.socket_type,
                         info.version
                     );
-                    self.handshakes += 1;
+                    if let Some(task) = self.peers.get_mut(&peer) {
+                        task.handshaken = true;
+                    }
                     wakeups.0.append(&mut self.state_wakers);
                 }
             }

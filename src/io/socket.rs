@@ -276,6 +276,11 @@ impl Socket {
     }
 
     /// Receives the next message, waiting for one.
+    ///
+    /// It waits as long as it takes: a REQ whose replier died after taking the request
+    /// waits forever, as in libzmq (the request is not resent). Use
+    /// [`Socket::recv_timeout`], or REQ with `req_relaxed` and `req_correlate` so that a
+    /// new request may replace the lost one (see [`SocketType::Req`]).
     pub async fn recv(&self) -> Result<Msg, Error> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }

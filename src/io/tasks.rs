@@ -135,27 +135,34 @@ pub(crate) fn spawn_connection<S>(
     });
 }
 
+/// How a connection ended, and whether it had completed its handshake.
+struct Outcome {
+    ended: Ended,
+    handshaken: bool,
+}
+
 /// Drives one connection to its end, then forgets it and logs why it ended.
 async fn run_connection<S>(
     shared: &Arc<Shared>,
     peer: PeerId,
     stream: S,
     probe: Option<ReadProbe<S>>,
-) -> Ended
+) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let ended = Driver::new(Arc::clone(shared), peer, stream, probe).await;
-    let (socket_type, state_waiters) = shared.with(|inner| {
+    let (socket_type, state_waiters, handshaken) = shared.with(|inner| {
         let task = inner.peers.remove(&peer);
         inner.machine.close(peer);
+        let handshaken = task.as_ref().is_some_and(|t| t.handshaken);
         if task.is_some_and(|t| t.remove_on_close) {
             inner.machine.remove_peer(peer);
         }
         // `close` may be waiting for this driver to report "flushed", which it never will
         // now: wake it to look again, or it waits out its whole linger for nothing.
         let waiters = std::mem::take(&mut inner.state_wakers);
-        (inner.machine.socket_type(), waiters)
+        (inner.machine.socket_type(), waiters, handshaken)
     });
     state_waiters.into_iter().for_each(Waker::wake);
     match &ended {
@@ -165,7 +172,7 @@ where
             log::warn!("{socket_type} {peer}: connection dropped: {ended}")
         }
     }
-    ended
+    Outcome { ended, handshaken }
 }
 
 /// Connects to an endpoint, reconnecting with exponential backoff whenever the connection
@@ -211,17 +218,17 @@ pub(crate) fn spawn_connector(
                         }
                         inner.machine.open(peer, Instant::now());
                         inner.peers.insert(peer, PeerTask::default());
-                        Some(inner.handshakes)
+                        Some(())
                     });
-                    let Some(handshakes_before) = registered else {
-                        break;
-                    };
-                    if let Ended::Stopped =
-                        run_connection(&shared, peer, stream, Some(Stream::poll_readable)).await
-                    {
+                    if registered.is_none() {
                         break;
                     }
-                    if shared.lock().handshakes > handshakes_before {
+                    let outcome =
+                        run_connection(&shared, peer, stream, Some(Stream::poll_readable)).await;
+                    if let Ended::Stopped = outcome.ended {
+                        break;
+                    }
+                    if outcome.handshaken {
                         delay = backoff.initial; // it worked for a while: start over
                     }
                 }

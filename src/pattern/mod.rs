@@ -52,6 +52,7 @@ impl fmt::Display for PeerId {
 
 /// What a peer sent, as the pattern sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PeerInput {
     /// A complete message.
     Message(Msg),
@@ -63,6 +64,7 @@ pub enum PeerInput {
 
 /// What must be sent to a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PeerOutput {
     /// A message.
     Message(Msg),
@@ -86,9 +88,50 @@ pub struct QueueStats {
 /// Default high-water mark, in messages, as in libzmq.
 pub const DEFAULT_HWM: usize = 1000;
 
-/// Default bound on the subscription prefixes one peer may hold, in octets (each distinct
-/// prefix counted once). Keeps a hostile subscriber from growing a publisher's trie forever.
-pub const DEFAULT_MAX_SUBSCRIPTION_BYTES: usize = 1024 * 1024;
+/// Default bound on the memory one peer's subscriptions may take in a PUB or XPUB, in heap
+/// octets as [`SubscriptionCost`] charges them: about 16 000 distinct short prefixes.
+/// Keeps one hostile subscriber from growing a publisher's trie without bound.
+pub const DEFAULT_MAX_SUBSCRIPTION_MEMORY_PER_PEER: usize = 4 * 1024 * 1024;
+
+/// Default bound on the memory all peers' subscriptions together may take in a PUB or
+/// XPUB, in heap octets as [`SubscriptionCost`] charges them. Many peers each under their
+/// own limit still cannot take more than this.
+pub const DEFAULT_MAX_SUBSCRIPTION_MEMORY: usize = 64 * 1024 * 1024;
+
+/// What a subscription is charged against the subscription memory limits: an upper bound
+/// of the heap it takes, measured with a counting allocator (`tests/pattern_memory.rs`
+/// checks the bound and that it is not loose by more than a small factor).
+///
+/// A peer's first subscription to a prefix costs `entry` (its record of the prefix and its
+/// place among the prefix's subscribers) and, when no other peer holds the prefix yet,
+/// `prefix` (the node that stores it). Each peer is charged both against its own limit, as
+/// if it held the prefix alone; the socket-wide total charges a shared prefix's node once.
+/// Subscribing again to a prefix already held only counts a reference and costs nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriptionCost {
+    /// Charged per (peer, prefix).
+    pub entry: usize,
+    /// Charged per distinct prefix.
+    pub prefix: usize,
+}
+
+impl SubscriptionCost {
+    /// Fixed part of [`SubscriptionCost::entry`]: a slot in the peer's ordered set of
+    /// prefixes and among the prefix's subscribers, and the allocation of the copy.
+    pub const ENTRY_OVERHEAD: usize = 64;
+    /// Fixed part of [`SubscriptionCost::prefix`]: a trie edge and node (growing vectors
+    /// included), the label's allocation, and the extra edge of a split.
+    pub const PREFIX_OVERHEAD: usize = 192;
+
+    /// The charge for a prefix of `len` octets (each stored once per entry and once in the
+    /// trie).
+    pub fn of(len: usize) -> Self {
+        Self {
+            entry: Self::ENTRY_OVERHEAD + len,
+            prefix: Self::PREFIX_OVERHEAD + len,
+        }
+    }
+}
 
 /// Behaviour switches of the patterns (libzmq socket options of the same meaning).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,8 +155,14 @@ pub struct PatternOptions {
     pub xpub_verbose: bool,
     /// XPUB: also deliver every cancel, not only vanishing prefixes (ZMQ_XPUB_VERBOSER).
     pub xpub_verboser: bool,
-    /// PUB/XPUB: most subscription octets one peer may hold; 0 means unlimited.
-    pub max_subscription_bytes: usize,
+    /// PUB/XPUB: most heap octets one peer's subscriptions may take, as
+    /// [`SubscriptionCost`] charges them; 0 means unlimited. A peer that would exceed it
+    /// is disconnected ([`LimitError::PeerSubscriptionMemory`]).
+    pub max_subscription_memory_per_peer: usize,
+    /// PUB/XPUB: most heap octets all subscriptions together may take; 0 means unlimited.
+    /// The peer whose subscription would exceed it is disconnected
+    /// ([`LimitError::SubscriptionMemory`]). libzmq has neither limit.
+    pub max_subscription_memory: usize,
 }
 
 impl Default for PatternOptions {
@@ -127,13 +176,15 @@ impl Default for PatternOptions {
             router_handover: false,
             xpub_verbose: false,
             xpub_verboser: false,
-            max_subscription_bytes: DEFAULT_MAX_SUBSCRIPTION_BYTES,
+            max_subscription_memory_per_peer: DEFAULT_MAX_SUBSCRIPTION_MEMORY_PER_PEER,
+            max_subscription_memory: DEFAULT_MAX_SUBSCRIPTION_MEMORY,
         }
     }
 }
 
 /// Why a peer was not accepted; its connection should be closed with this reason.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum AttachError {
     /// PAIR talks to exactly one peer.
     #[error("PAIR socket already has a peer")]
@@ -145,17 +196,39 @@ pub enum AttachError {
 
 /// Why a peer's input was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum InputError {
     /// The peer's incoming queue is full; offer the input again after a wake.
     #[error("incoming queue full")]
     Full(PeerInput),
     /// The peer broke a limit; close its connection.
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Refused(#[from] LimitError),
+}
+
+/// A limit a peer broke, for which its connection is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// Its subscriptions would take more memory than one peer may use
+    /// ([`PatternOptions::max_subscription_memory_per_peer`]).
+    #[error("this peer's subscriptions would take more than {limit} octets of memory")]
+    PeerSubscriptionMemory {
+        /// The limit, in heap octets.
+        limit: usize,
+    },
+    /// All peers' subscriptions together would take more memory than the socket allows
+    /// ([`PatternOptions::max_subscription_memory`]).
+    #[error("the subscriptions of all peers would take more than {limit} octets of memory")]
+    SubscriptionMemory {
+        /// The limit, in heap octets.
+        limit: usize,
+    },
 }
 
 /// Why [`Pattern::send`] did not take a message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// No peer can take the message now (none attached, or all at their high-water mark);
     /// the message is handed back to retry after a wake.
@@ -183,6 +256,7 @@ pub enum SendError {
 
 /// Why [`Pattern::recv`] cannot deliver.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum RecvError {
     /// This socket type does not receive.
     #[error("{0} sockets cannot receive")]
@@ -337,6 +411,14 @@ impl Pattern {
         }
     }
 
+    /// The connection to `peer` has ended and what it decoded before is being handed
+    /// over: [`Pattern::on_input`] takes it whatever the receive HWM (until the peer
+    /// connects again). Bounded: a full queue stops the reading, so at most one read's
+    /// worth is pending when a connection ends.
+    pub fn accept_final_input(&mut self, peer: PeerId) {
+        self.pipes.accept_final_input(peer);
+    }
+
     /// The next thing to send to `peer`.
     pub fn pop_output(&mut self, peer: PeerId) -> Option<PeerOutput> {
         self.pipes.pop_output(peer)
@@ -371,10 +453,12 @@ impl Pattern {
     }
 
     /// Whether, since the last call, a peer's outgoing queue has filled to half its HWM
-    /// (once per filling; never for an unlimited HWM) or gathered 64 KiB, a batch worth a
-    /// write. A sender that never waits (PUB, XPUB and ROUTER drop instead) can take it as
-    /// the moment to let the connections write: before the queue overflows, and in batches
-    /// that pipeline sending with writing.
+    /// (once per filling; never for an unlimited HWM), gathered 64 KiB, a batch worth a
+    /// write, or dropped a message because it was full (the first drop since its connection
+    /// last took output, then every 64th). A sender that never waits (PUB, XPUB and ROUTER
+    /// drop instead) can take it as the moment to let the connections write: before the
+    /// queue overflows, in batches that pipeline sending with writing, and, once it does
+    /// overflow, often enough that a connection sharing the sender's thread still drains.
     pub fn take_send_pressure(&mut self) -> bool {
         self.pipes.take_send_pressure()
     }

@@ -21,10 +21,17 @@ struct Pipe {
     connected: bool,
     /// We refused input from this peer because its inbox was full.
     input_blocked: bool,
+    /// The peer's connection has ended: what it decoded before is taken whatever the HWM.
+    final_input: bool,
     /// The socket has not yet been told that this peer changed.
     wake_pending: bool,
     /// Listed in the round-robin rotation (entries there are cleaned up lazily).
     in_rotation: bool,
+    /// Which attach this pipe came from: a rotation entry of an earlier attach of the same
+    /// peer is stale and must not give it a second turn.
+    serial: u64,
+    /// Messages dropped because the queue was full since the connection last took output.
+    drops: u32,
     /// Octets queued since the socket last reported send pressure, counted from the
     /// report numbered `batch_epoch` (older counts are stale and start over).
     batch_octets: usize,
@@ -35,6 +42,9 @@ struct Pipe {
 /// never waits should let the connection write them (see `Pipes::take_send_pressure`).
 const WRITE_BATCH_OCTETS: usize = 64 * 1024;
 
+/// Messages dropped for a full queue between two reports of send pressure.
+const DROPS_PER_PRESSURE: u32 = 64;
+
 /// The peers of one socket and their queues. Ordered maps keep every run of a machine
 /// deterministic, which fuzzers and property tests rely on.
 ///
@@ -43,8 +53,14 @@ const WRITE_BATCH_OCTETS: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct Pipes {
     pipes: BTreeMap<PeerId, Pipe>,
-    /// Peers whose outgoing queue had room, in round-robin order.
-    rotation: VecDeque<PeerId>,
+    /// Peers whose outgoing queue had room, in round-robin order, with the serial of the
+    /// attach each entry belongs to.
+    rotation: VecDeque<(PeerId, u64)>,
+    /// Entries of `rotation` whose peer has left; compacted once they outnumber the peers,
+    /// so a socket that never sends round-robin (PULL, ROUTER, PUB) does not keep one entry
+    /// per peer it ever had.
+    stale_in_rotation: usize,
+    next_serial: u64,
     /// Peers with messages in their inbox, in fair-queue order.
     with_input: VecDeque<PeerId>,
     /// Peers whose queues changed in a way the socket must act on.
@@ -54,8 +70,8 @@ pub(crate) struct Pipes {
     orphans: BTreeMap<PeerId, VecDeque<Msg>>,
     send_hwm: usize,
     recv_hwm: usize,
-    /// An outgoing queue has just filled to half its HWM or gathered a write batch (see
-    /// `take_send_pressure`).
+    /// An outgoing queue has just filled to half its HWM, gathered a write batch or dropped
+    /// messages when full (see `take_send_pressure`).
     send_pressure: bool,
     /// Reports of send pressure so far: resets every pipe's batch count at once.
     pressure_epoch: u64,
@@ -68,6 +84,8 @@ impl Pipes {
         Self {
             pipes: BTreeMap::new(),
             rotation: VecDeque::new(),
+            stale_in_rotation: 0,
+            next_serial: 0,
             with_input: VecDeque::new(),
             wakes: VecDeque::new(),
             orphans: BTreeMap::new(),
@@ -99,28 +117,61 @@ impl Pipes {
     }
 
     pub(crate) fn attach(&mut self, peer: PeerId) {
+        let serial = self.next_serial;
+        self.next_serial += 1;
         let pipe = Pipe {
             in_rotation: true,
+            serial,
             ..Pipe::default()
         };
-        if self.pipes.insert(peer, pipe).is_none() {
-            self.rotation.push_back(peer);
+        if let Some(old) = self.pipes.insert(peer, pipe) {
+            self.retire_from_rotation(&old);
         }
+        self.rotation.push_back((peer, serial));
     }
 
     /// Removes the peer and discards its outgoing queue; messages it sent that the
     /// application has not read yet stay readable.
     pub(crate) fn detach(&mut self, peer: PeerId) {
-        if let Some(pipe) = self.pipes.remove(&peer)
-            && !pipe.inbox.is_empty()
-        {
+        let Some(pipe) = self.pipes.remove(&peer) else {
+            return;
+        };
+        self.retire_from_rotation(&pipe);
+        if !pipe.inbox.is_empty() {
             self.orphans.entry(peer).or_default().extend(pipe.inbox);
+        }
+    }
+
+    /// A pipe that goes leaves a stale rotation entry behind; they are swept out once they
+    /// outnumber the live peers (amortised O(1) per detach).
+    fn retire_from_rotation(&mut self, pipe: &Pipe) {
+        if !pipe.in_rotation {
+            return;
+        }
+        self.stale_in_rotation += 1;
+        if self.stale_in_rotation > self.pipes.len().max(16) {
+            let pipes = &self.pipes;
+            self.rotation
+                .retain(|(peer, serial)| pipes.get(peer).is_some_and(|p| p.serial == *serial));
+            self.stale_in_rotation = 0;
         }
     }
 
     pub(crate) fn set_connected(&mut self, peer: PeerId, connected: bool) {
         if let Some(pipe) = self.pipes.get_mut(&peer) {
             pipe.connected = connected;
+            if connected {
+                pipe.final_input = false;
+            }
+        }
+    }
+
+    /// The peer's connection has ended: the input it left (one read's worth at most, as
+    /// nothing more is read once a queue is full) is taken beyond the receive HWM, so what
+    /// is delivered does not depend on where the transport cut the stream.
+    pub(crate) fn accept_final_input(&mut self, peer: PeerId) {
+        if let Some(pipe) = self.pipes.get_mut(&peer) {
+            pipe.final_input = true;
         }
     }
 
@@ -130,11 +181,15 @@ impl Pipes {
 
     /// The next peer in round-robin order whose outgoing queue has room.
     pub(crate) fn next_with_room(&mut self) -> Option<PeerId> {
-        while let Some(&peer) = self.rotation.front() {
+        while let Some(&(peer, serial)) = self.rotation.front() {
             match self.pipes.get_mut(&peer) {
-                Some(pipe) if pipe.out_msgs < self.send_hwm => return Some(peer),
-                Some(pipe) => pipe.in_rotation = false,
-                None => {}
+                Some(pipe) if pipe.serial == serial => {
+                    if pipe.out_msgs < self.send_hwm {
+                        return Some(peer);
+                    }
+                    pipe.in_rotation = false;
+                }
+                _ => self.stale_in_rotation = self.stale_in_rotation.saturating_sub(1),
             }
             self.rotation.pop_front();
         }
@@ -147,8 +202,11 @@ impl Pipes {
         let Some(peer) = self.next_with_room() else {
             return Err(msg);
         };
-        self.rotation.pop_front();
-        self.rotation.push_back(peer);
+        let entry = self
+            .rotation
+            .pop_front()
+            .expect("next_with_room found it at the front");
+        self.rotation.push_back(entry);
         self.push_msg(peer, msg)?;
         Ok(peer)
     }
@@ -159,6 +217,15 @@ impl Pipes {
             return Err(msg);
         };
         if pipe.out_msgs >= self.send_hwm {
+            // Senders that drop here (PUB, XPUB, ROUTER, REP) never wait, so a full queue
+            // is their moment to let the connection write: at the first drop since the
+            // connection last took output, then every `DROPS_PER_PRESSURE`, so that a
+            // sender on the connection's own thread cannot starve it of turns, nor yield
+            // for every message a stalled peer misses.
+            pipe.drops = pipe.drops.wrapping_add(1);
+            if pipe.drops % DROPS_PER_PRESSURE == 1 {
+                self.send_pressure = true;
+            }
             return Err(msg);
         }
         pipe.out_msgs += 1;
@@ -190,7 +257,8 @@ impl Pipes {
     }
 
     /// Whether, since the last call, an outgoing queue has filled to half its HWM (never
-    /// for an unlimited one) or gathered a write batch (64 KiB).
+    /// for an unlimited one), gathered a write batch (64 KiB), or dropped a message because
+    /// it was full (the first since its connection last took output, then every 64th).
     pub(crate) fn take_send_pressure(&mut self) -> bool {
         let pressure = std::mem::take(&mut self.send_pressure);
         if pressure {
@@ -206,6 +274,7 @@ impl Pipes {
         if matches!(output, PeerOutput::Message(_)) {
             pipe.out_msgs -= 1;
         }
+        pipe.drops = 0;
         self.return_to_rotation(peer);
         Some(output)
     }
@@ -225,7 +294,7 @@ impl Pipes {
             && pipe.out_msgs < self.send_hwm
         {
             pipe.in_rotation = true;
-            self.rotation.push_back(peer);
+            self.rotation.push_back((peer, pipe.serial));
         }
     }
 
@@ -235,7 +304,7 @@ impl Pipes {
         let Some(pipe) = self.pipes.get_mut(&peer) else {
             return Ok(()); // a peer that is gone: its traffic is discarded
         };
-        if pipe.inbox.len() >= self.recv_hwm {
+        if pipe.inbox.len() >= self.recv_hwm && !pipe.final_input {
             pipe.input_blocked = true;
             return Err(msg);
         }
@@ -341,4 +410,41 @@ pub(crate) fn subscription_message(subscribe: bool, prefix: &[u8]) -> Msg {
     body.push(u8::from(subscribe));
     body.extend_from_slice(prefix);
     Msg::from(Bytes::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_that_come_and_go_leave_no_trace_in_the_rotation() {
+        // A PULL or ROUTER never sends round-robin, so nothing else sweeps the rotation.
+        let mut pipes = Pipes::new(10, 10);
+        pipes.attach(PeerId(0)); // one that stays
+        for id in 1..100_000 {
+            pipes.attach(PeerId(id));
+            pipes.detach(PeerId(id));
+        }
+        assert!(
+            pipes.rotation.len() <= 2 * pipes.pipes.len() + 16,
+            "{} rotation entries for {} peers",
+            pipes.rotation.len(),
+            pipes.pipes.len()
+        );
+    }
+
+    #[test]
+    fn a_peer_attached_again_gets_one_turn_not_two() {
+        let mut pipes = Pipes::new(0, 0);
+        for id in 0..3 {
+            pipes.attach(PeerId(id));
+        }
+        // Peer 1 leaves and comes back (a connect-side peer under ZMQ_IMMEDIATE does).
+        pipes.detach(PeerId(1));
+        pipes.attach(PeerId(1));
+        let turns: Vec<u64> = (0..6)
+            .map(|_| pipes.push_round_robin(Msg::from("m")).unwrap().0)
+            .collect();
+        assert_eq!(turns, [0, 2, 1, 0, 2, 1]);
+    }
 }

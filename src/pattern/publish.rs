@@ -9,7 +9,8 @@ use bytes::Bytes;
 use super::pipes::{Pipes, subscription_message};
 use super::trie::SubscriptionTrie;
 use super::{
-    Behavior, InputError, PatternOptions, PeerId, PeerInput, RecvError, SendError, not_supported,
+    Behavior, InputError, LimitError, PatternOptions, PeerId, PeerInput, RecvError, SendError,
+    SubscriptionCost, not_supported,
 };
 use crate::Msg;
 use crate::proto::SocketType;
@@ -19,10 +20,16 @@ pub(crate) struct Publish {
     socket_type: SocketType,
     verbose: bool,
     verboser: bool,
-    max_subscription_bytes: usize,
+    /// Most heap octets one peer's subscriptions may be charged (see [`SubscriptionCost`]).
+    per_peer_limit: usize,
+    /// Most heap octets all subscriptions together may be charged.
+    total_limit: usize,
     trie: SubscriptionTrie<PeerId>,
-    /// Distinct prefixes each peer holds, to clean up after it and to enforce the limit.
-    held: BTreeMap<PeerId, (BTreeSet<Bytes>, usize)>,
+    /// What each peer holds, to clean up after it and to enforce the limits.
+    held: BTreeMap<PeerId, Held>,
+    /// Charged for every (peer, prefix) entry and every distinct prefix: an estimate of the
+    /// heap the subscriptions take, kept within `total_limit`.
+    total_cost: usize,
     /// XPUB: subscription changes for the application, at most `max_notices`; beyond that
     /// subscriptions are refused as "full" and the peer is read again once the application
     /// catches up.
@@ -34,23 +41,31 @@ pub(crate) struct Publish {
     matched: Vec<PeerId>,
 }
 
+/// One peer's distinct prefixes and what they are charged.
+#[derive(Debug, Default)]
+struct Held {
+    /// Copies, not slices of the receive buffer: a kept slice would pin a whole slab.
+    prefixes: BTreeSet<Box<[u8]>>,
+    cost: usize,
+}
+
+fn unlimited_if_zero(limit: usize) -> usize {
+    if limit == 0 { usize::MAX } else { limit }
+}
+
 impl Publish {
     pub(crate) fn new(socket_type: SocketType, options: &PatternOptions) -> Self {
         Self {
             socket_type,
             verbose: options.xpub_verbose || options.xpub_verboser,
             verboser: options.xpub_verboser,
-            max_subscription_bytes: match options.max_subscription_bytes {
-                0 => usize::MAX,
-                n => n,
-            },
+            per_peer_limit: unlimited_if_zero(options.max_subscription_memory_per_peer),
+            total_limit: unlimited_if_zero(options.max_subscription_memory),
             trie: SubscriptionTrie::new(),
             held: BTreeMap::new(),
+            total_cost: 0,
             notices: VecDeque::new(),
-            max_notices: match options.recv_hwm {
-                0 => usize::MAX,
-                n => n,
-            },
+            max_notices: unlimited_if_zero(options.recv_hwm),
             blocked: BTreeSet::new(),
             matched: Vec::new(),
         }
@@ -68,16 +83,30 @@ impl Publish {
     }
 
     fn subscribe(&mut self, peer: PeerId, prefix: Bytes) -> Result<(), InputError> {
-        let (held, bytes) = self.held.entry(peer).or_default();
-        if !held.contains(&prefix) {
-            if *bytes + prefix.len() > self.max_subscription_bytes {
-                return Err(InputError::Refused(format!(
-                    "subscriptions exceed the limit of {} octets per peer",
-                    self.max_subscription_bytes
-                )));
+        let held = self.held.entry(peer).or_default();
+        if !held.prefixes.contains(&*prefix) {
+            let cost = SubscriptionCost::of(prefix.len());
+            // A peer is charged as if it held its prefixes alone; the socket pays for a
+            // prefix's node once, however many peers hold it.
+            let added = cost.entry
+                + if self.trie.contains(&prefix) {
+                    0
+                } else {
+                    cost.prefix
+                };
+            if held.cost + cost.entry + cost.prefix > self.per_peer_limit {
+                return Err(InputError::Refused(LimitError::PeerSubscriptionMemory {
+                    limit: self.per_peer_limit,
+                }));
             }
-            *bytes += prefix.len();
-            held.insert(prefix.clone());
+            if self.total_cost + added > self.total_limit {
+                return Err(InputError::Refused(LimitError::SubscriptionMemory {
+                    limit: self.total_limit,
+                }));
+            }
+            held.cost += cost.entry + cost.prefix;
+            held.prefixes.insert(prefix.to_vec().into_boxed_slice());
+            self.total_cost += added;
         }
         let added = self.trie.add(&prefix, peer);
         if added.new_prefix || self.verbose {
@@ -91,26 +120,33 @@ impl Publish {
             return; // cancelling what was never subscribed is ignored, as in libzmq
         };
         if removed.gone_for_subscriber
-            && let Some((held, bytes)) = self.held.get_mut(&peer)
-            && held.remove(prefix)
+            && let Some(held) = self.held.get_mut(&peer)
+            && held.prefixes.remove(prefix)
         {
-            *bytes -= prefix.len();
+            let cost = SubscriptionCost::of(prefix.len());
+            held.cost -= cost.entry + cost.prefix;
+            self.refund(cost, removed.prefix_gone);
         }
         if removed.prefix_gone || self.verboser {
             self.notify(false, prefix);
         }
     }
 
+    fn refund(&mut self, cost: SubscriptionCost, prefix_gone: bool) {
+        self.total_cost -= cost.entry + if prefix_gone { cost.prefix } else { 0 };
+    }
+
     /// A subscriber that leaves loses all its subscriptions; XPUB learns of vanished ones.
     fn drop_subscriptions(&mut self, peer: PeerId) {
-        let Some((held, _)) = self.held.remove(&peer) else {
+        let Some(held) = self.held.remove(&peer) else {
             return;
         };
-        for prefix in held {
-            if let Some(removed) = self.trie.remove(&prefix, peer, true)
-                && removed.prefix_gone
-            {
-                self.notify(false, &prefix);
+        for prefix in held.prefixes {
+            if let Some(removed) = self.trie.remove(&prefix, peer, true) {
+                self.refund(SubscriptionCost::of(prefix.len()), removed.prefix_gone);
+                if removed.prefix_gone {
+                    self.notify(false, &prefix);
+                }
             }
         }
     }
@@ -196,7 +232,7 @@ impl Behavior for Publish {
     fn subscribed_peers(&self) -> usize {
         self.held
             .values()
-            .filter(|(prefixes, _)| !prefixes.is_empty())
+            .filter(|held| !held.prefixes.is_empty())
             .count()
     }
 }

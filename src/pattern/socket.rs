@@ -14,8 +14,8 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::{
-    AttachError, InputError, Pattern, PatternOptions, PeerId, PeerInput, PeerOutput, RecvError,
-    SendError,
+    AttachError, InputError, LimitError, Pattern, PatternOptions, PeerId, PeerInput, PeerOutput,
+    RecvError, SendError,
 };
 use crate::Msg;
 use crate::proto::{Config, Connection, ConnectionError, Event, PeerInfo, Role, SocketType};
@@ -54,6 +54,7 @@ impl SocketOptions {
 
 /// Something an adapter has to act on, drained with [`Socket::poll_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SocketEvent {
     /// A connection completed its handshake.
     Connected {
@@ -73,6 +74,7 @@ pub enum SocketEvent {
 
 /// Why a peer's connection must be closed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum PeerError {
     /// The peer broke the protocol, failed the handshake or timed out.
     #[error(transparent)]
@@ -80,9 +82,9 @@ pub enum PeerError {
     /// The pattern did not accept the peer (second PAIR peer, duplicate ROUTER identity).
     #[error(transparent)]
     Refused(#[from] AttachError),
-    /// The peer broke a pattern limit (e.g. too many subscriptions).
-    #[error("{0}")]
-    Limit(String),
+    /// The peer broke a pattern limit (its subscriptions took too much memory).
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// There is no such peer, or it has no open connection.
     #[error("no open connection for this peer")]
     NotConnected,
@@ -190,9 +192,15 @@ impl Socket {
     /// The peer's transport closed (or was closed after an error): its connection is
     /// dropped. An accepted peer goes away with it; a connected one keeps its queue.
     pub fn close(&mut self, peer: PeerId) {
-        let Some(slot) = self.slots.get_mut(&peer) else {
+        if !self.slots.contains_key(&peer) {
             return;
-        };
+        }
+        // Whatever the connection decoded before it ended is delivered: which messages a
+        // peer gets must not depend on how the transport chunked the stream before an
+        // error or end of stream.
+        self.pattern.accept_final_input(peer);
+        let _ = self.deliver(peer);
+        let slot = self.slots.get_mut(&peer).expect("checked above");
         slot.conn = None;
         slot.held = None;
         if slot.persistent && !self.options.immediate {
@@ -224,8 +232,12 @@ impl Socket {
         now: Instant,
     ) -> Result<(), PeerError> {
         let conn = self.connection(peer)?;
-        conn.handle_input(data, now)?;
-        self.deliver(peer)
+        let decoded = conn.handle_input(data, now);
+        // Messages decoded before a protocol error in the same octets go to the pattern
+        // first, exactly as if the error had come in a later read.
+        let delivered = self.deliver(peer);
+        decoded?;
+        delivered
     }
 
     /// Whether the peer's driver should read more: everything read so far was delivered.
@@ -316,8 +328,8 @@ impl Socket {
         result
     }
 
-    /// Whether a peer's outgoing queue has filled to half its HWM or gathered a write batch
-    /// since the last call: see [`Pattern::take_send_pressure`].
+    /// Whether a peer's outgoing queue has filled to half its HWM, gathered a write batch or
+    /// dropped messages since the last call: see [`Pattern::take_send_pressure`].
     pub fn take_send_pressure(&mut self) -> bool {
         self.pattern.take_send_pressure()
     }
@@ -397,7 +409,7 @@ impl Socket {
                     slot.held = Some(input);
                     break Ok(());
                 }
-                Err(InputError::Refused(reason)) => break Err(PeerError::Limit(reason)),
+                Err(InputError::Refused(limit)) => break Err(PeerError::Limit(limit)),
             }
         };
         if delivered && self.recv_waiting {

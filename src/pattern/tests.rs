@@ -588,7 +588,7 @@ mod publish {
         let (mut publisher, peers) = subscribed_to_all(10, 1);
         let peer = peers[0];
         let mut reported = Vec::new();
-        for i in 0..12 {
+        for i in 0..10 {
             publisher.send(msg(&["m"])).unwrap();
             if publisher.take_send_pressure() {
                 reported.push(i);
@@ -608,6 +608,30 @@ mod publish {
                 "an unlimited queue never fills"
             );
         }
+    }
+
+    #[test]
+    fn send_pressure_is_reported_when_a_full_queue_drops() {
+        // A publisher that shares its thread with the connection must yield once its queue
+        // is full, or the connection never drains it: at the first drop, then every 64th,
+        // and afresh once the connection has taken output.
+        let (mut publisher, peers) = subscribed_to_all(10, 1);
+        let mut reported = Vec::new();
+        for i in 0..150 {
+            publisher.send(msg(&["m"])).unwrap();
+            if publisher.take_send_pressure() {
+                reported.push(i);
+            }
+        }
+        assert_eq!(reported, [4, 10, 74, 138]);
+        assert_eq!(
+            publisher.pop_output(peers[0]),
+            Some(PeerOutput::Message(msg(&["m"])))
+        );
+        publisher.send(msg(&["m"])).unwrap(); // fills the queue again
+        assert!(!publisher.take_send_pressure());
+        publisher.send(msg(&["m"])).unwrap(); // the first drop since the connection wrote
+        assert!(publisher.take_send_pressure());
     }
 
     #[test]
@@ -708,16 +732,40 @@ mod publish {
     }
 
     #[test]
-    fn subscription_octets_per_peer_are_bounded() {
-        let mut publisher = with_options(SocketType::Pub, |o| o.max_subscription_bytes = 10);
-        let peer = connect_peers(&mut publisher, SocketType::Sub, 1)[0];
-        subscribe(&mut publisher, peer, "12345");
-        subscribe(&mut publisher, peer, "12345"); // the same prefix again costs nothing
-        subscribe(&mut publisher, peer, "abcde");
-        let refused = publisher.on_input(peer, PeerInput::Subscribe(Bytes::from_static(b"x")));
-        assert!(
-            matches!(refused, Err(InputError::Refused(reason)) if reason.contains("10 octets"))
+    fn subscription_memory_is_bounded_per_peer_and_per_socket() {
+        let cost = |len: usize| {
+            let c = SubscriptionCost::of(len);
+            c.entry + c.prefix
+        };
+        let mut publisher = with_options(SocketType::Pub, |o| {
+            o.max_subscription_memory_per_peer = 2 * cost(5);
+            o.max_subscription_memory = 3 * cost(5);
+        });
+        let peers = connect_peers(&mut publisher, SocketType::Sub, 2);
+        subscribe(&mut publisher, peers[0], "12345");
+        subscribe(&mut publisher, peers[0], "12345"); // the same prefix again costs nothing
+        subscribe(&mut publisher, peers[0], "abcde");
+        let refused = publisher.on_input(peers[0], PeerInput::Subscribe(Bytes::from_static(b"x")));
+        assert_eq!(
+            refused,
+            Err(InputError::Refused(LimitError::PeerSubscriptionMemory {
+                limit: 2 * cost(5)
+            }))
         );
+        // The other peer shares a prefix (only its entry is new to the socket), then a new
+        // prefix of its own would take the socket past its limit.
+        subscribe(&mut publisher, peers[1], "12345");
+        let refused =
+            publisher.on_input(peers[1], PeerInput::Subscribe(Bytes::from_static(b"zzzzz")));
+        assert_eq!(
+            refused,
+            Err(InputError::Refused(LimitError::SubscriptionMemory {
+                limit: 3 * cost(5)
+            }))
+        );
+        // What leaves is refunded: the first peer's prefixes make room.
+        publisher.detach(peers[0]);
+        subscribe(&mut publisher, peers[1], "zzzzz");
     }
 }
 

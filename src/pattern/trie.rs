@@ -11,6 +11,7 @@
 use std::fmt;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 /// Subscriptions of subscribers of type `K` (a peer id, or `()` for a socket's own set).
 pub struct SubscriptionTrie<K> {
@@ -20,8 +21,9 @@ pub struct SubscriptionTrie<K> {
 }
 
 struct Node<K> {
-    /// Subscribers of exactly this prefix with their reference counts, sorted by key.
-    subscribers: Vec<(K, u32)>,
+    /// Subscribers of exactly this prefix with their reference counts, sorted by key. Most
+    /// prefixes have one subscriber, kept inline: an allocation less per subscription.
+    subscribers: SmallVec<[(K, u32); 1]>,
     /// Outgoing edges, sorted by their first octet (labels are never empty and no two
     /// start with the same octet).
     children: Vec<Edge<K>>,
@@ -36,7 +38,7 @@ struct Edge<K> {
 impl<K> Node<K> {
     fn new() -> Self {
         Self {
-            subscribers: Vec::new(),
+            subscribers: SmallVec::new(),
             children: Vec::new(),
         }
     }
@@ -241,16 +243,27 @@ impl<K: Copy + Ord> SubscriptionTrie<K> {
         out
     }
 
-    /// The reference count `subscriber` holds on exactly `prefix`.
-    pub fn count(&self, prefix: &[u8], subscriber: K) -> u32 {
+    /// Whether anyone holds exactly `prefix`.
+    pub fn contains(&self, prefix: &[u8]) -> bool {
+        self.node(prefix)
+            .is_some_and(|node| !node.subscribers.is_empty())
+    }
+
+    /// The node for exactly `prefix`, if there is one.
+    fn node(&self, prefix: &[u8]) -> Option<&Node<K>> {
         let mut node = &self.root;
         let mut rest = prefix;
         while !rest.is_empty() {
-            match node.descend(rest) {
-                Some((child, tail)) => (node, rest) = (child, tail),
-                None => return 0,
-            }
+            (node, rest) = node.descend(rest)?;
         }
+        Some(node)
+    }
+
+    /// The reference count `subscriber` holds on exactly `prefix`.
+    pub fn count(&self, prefix: &[u8], subscriber: K) -> u32 {
+        let Some(node) = self.node(prefix) else {
+            return 0;
+        };
         node.subscribers
             .binary_search_by_key(&subscriber, |(k, _)| *k)
             .map_or(0, |i| node.subscribers[i].1)
@@ -289,6 +302,9 @@ fn node_for<'a, K>(root: &'a mut Node<K>, prefix: &[u8]) -> &'a mut Node<K> {
                 node: std::mem::replace(&mut edge.node, Node::new()),
             };
             edge.label.truncate(common);
+            // Room for the tail and the branch being added, not the default four edges: a
+            // split node most often keeps two.
+            edge.node.children = Vec::with_capacity(2);
             edge.node.children.push(tail);
         }
         rest = &rest[common..];

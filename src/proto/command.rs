@@ -62,6 +62,7 @@ impl RawCommand {
 
 /// The commands ZMTP 3.0/3.1 defines, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Command {
     /// Handshake completion with the sender's metadata.
     Ready(Metadata),
@@ -86,6 +87,7 @@ pub enum Command {
 
 /// Why a command was refused as malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum CommandError {
     /// A command frame with no body at all.
     #[error("empty command frame")]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use thiserror::Error;
 
-use super::metadata::Metadata;
+use super::metadata::{Metadata, MetadataError};
 use super::socket_type::SocketType;
 
 /// Default limit on one incoming message (all frames together): 64 MiB. libzmq's default is
@@ -59,11 +59,20 @@ pub struct Config {
 
 /// A setting that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// Identities are 1 to 255 octets and must not start with a zero octet (RFC 37
     /// reserves those for the implementation).
     #[error("invalid identity ({0}): identities are 1 to 255 octets and must not start with 0x00")]
     BadIdentity(String),
+    /// A metadata property that cannot be announced.
+    #[error("invalid property {name:?}: {reason}")]
+    BadProperty {
+        /// The property's name, as given.
+        name: String,
+        /// What is wrong with it.
+        reason: MetadataError,
+    },
 }
 
 impl Config {

@@ -48,6 +48,7 @@ pub struct PeerInfo {
 
 /// Something the connection has to report, drained with [`Connection::poll_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The handshake completed; messages can flow.
     Ready(PeerInfo),
@@ -64,6 +65,7 @@ pub enum Event {
 /// [`Connection::poll_transmit`] (an ERROR command, say) should be flushed before the
 /// transport is closed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ConnectionError {
     /// The peer's greeting was refused.
     #[error("greeting: {0}")]
@@ -79,6 +81,18 @@ pub enum ConnectionError {
     /// A malformed frame.
     #[error("framing: {0}")]
     Frame(#[from] FrameError),
+    /// A message of so many frames that, at the bookkeeping each frame is counted, it
+    /// exceeds the message size limit (a flood of tiny or empty frames).
+    #[error(
+        "a message of {frames} or more frames exceeds the message size limit of {limit} octets \
+         (each frame counts {FRAME_BOOKKEEPING} octets besides its body)"
+    )]
+    TooManyFrames {
+        /// Frames received in the message so far.
+        frames: usize,
+        /// The message size limit.
+        limit: u64,
+    },
     /// A malformed command.
     #[error("malformed command: {0}")]
     Command(#[from] CommandError),
@@ -131,6 +145,7 @@ impl ConnectionError {
 
 /// Why [`Connection::send`] (or a subscription call) could not queue anything.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The handshake has not completed yet (wait for [`Event::Ready`]).
     #[error("connection is not ready (handshake in progress)")]
@@ -536,19 +551,14 @@ impl Connection {
     }
 
     fn on_message_frame(&mut self, body: Bytes, more: bool) -> Result<(), ConnectionError> {
-        let size = body.len() as u64;
-        self.partial_cost += size + FRAME_BOOKKEEPING;
+        self.partial_cost += body.len() as u64 + FRAME_BOOKKEEPING;
         // The decoder already bounded the body; this catches the frames too small for its
         // check to bite (empty ones once the budget is spent).
         if self.partial_cost > self.config.max_msg_size {
-            return Err(FrameError::TooLarge {
-                size,
-                limit: self
-                    .config
-                    .max_msg_size
-                    .saturating_sub(self.partial_cost - size),
-            }
-            .into());
+            return Err(ConnectionError::TooManyFrames {
+                frames: self.partial.len() + 1,
+                limit: self.config.max_msg_size,
+            });
         }
         self.partial.push_back(body);
         if more {

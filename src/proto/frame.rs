@@ -102,6 +102,7 @@ impl FrameHeader {
 
 /// Why a frame was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// Bits 3–7 of the flags octet must be zero.
     #[error("frame flags {0:#04x} set reserved bits (only MORE, LONG and COMMAND exist)")]
@@ -405,7 +406,14 @@ mod tests {
         let capacity = buf.capacity();
         let mut decoder = FrameDecoder::new();
         assert!(decoder.decode(&mut buf, u64::MAX).unwrap().is_none());
-        assert_eq!(buf.capacity(), capacity - 9, "only the header was consumed");
+        assert!(buf.is_empty(), "the header was consumed");
+        // Nothing reserved for the announced gigabyte. (Whether the consumed header's room
+        // still counts as capacity differs between `bytes` releases.)
+        assert!(
+            buf.capacity() <= capacity,
+            "{} > {capacity}",
+            buf.capacity()
+        );
         assert_eq!(decoder.pending_size(), Some(1 << 30));
     }
 

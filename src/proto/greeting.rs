@@ -190,6 +190,7 @@ impl Greeting {
 
 /// Why a peer's greeting was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum GreetingError {
     /// The signature is not `0xFF … 0x7F`: not a ZMTP 2.0+ peer (perhaps ZMTP 1.0, or not ZeroMQ).
     #[error(

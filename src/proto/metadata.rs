@@ -28,6 +28,7 @@ pub struct Metadata {
 
 /// Why a metadata block (or a property added to one) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum MetadataError {
     /// A property ends before its name does.
     #[error(

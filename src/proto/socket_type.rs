@@ -12,7 +12,13 @@ pub enum SocketType {
     Pub,
     /// Subscriber (RFC 29).
     Sub,
-    /// Requester (RFC 28).
+    /// Requester (RFC 28): strict lockstep, one request then its reply.
+    ///
+    /// If the replier dies after taking a request, the reply never comes and `recv` waits
+    /// forever, as in libzmq: the request is not resent over the new connection. Escape
+    /// with a receive timeout (`io::Socket::recv_timeout`), with `req_relaxed` (a new
+    /// request may be sent, abandoning the old one) plus `req_correlate` (a late reply to
+    /// the abandoned request is discarded), or use `easy::RRClient`, which does all three.
     Req,
     /// Replier (RFC 28).
     Rep,

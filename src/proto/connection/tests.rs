@@ -314,10 +314,15 @@ fn empty_frame_floods_are_bounded_too() {
     input.extend(ready_frame("PUSH"));
     conn.handle_input(&input, now).unwrap();
     let flood: Vec<u8> = [0x01, 0x00].repeat(200);
-    assert!(matches!(
-        conn.handle_input(&flood, now),
-        Err(ConnectionError::Frame(FrameError::TooLarge { .. }))
-    ));
+    let err = conn.handle_input(&flood, now).unwrap_err();
+    assert_eq!(
+        err,
+        ConnectionError::TooManyFrames {
+            frames: 101,
+            limit: 3200
+        }
+    );
+    assert!(err.to_string().contains("101 or more frames"), "{err}");
 }
 
 #[test]

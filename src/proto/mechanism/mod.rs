@@ -26,6 +26,7 @@ pub use null::NullMechanism;
 
 /// How far a handshake has come after a command from the peer.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Progress {
     /// More commands must be exchanged.
     Continue,
@@ -105,6 +106,7 @@ impl HandshakeOutput {
 
 /// Why a security handshake (or a cipher) failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum MechanismError {
     /// The peer sent a command this mechanism does not expect at this point.
     #[error("{mechanism} handshake: unexpected {command} command {when}")]
