@@ -1,10 +1,10 @@
-//! Sockets driven from the `futures` crate's executors instead of smol: a REP server runs
-//! as a task on a `futures::executor::ThreadPool`, a REQ client runs under
-//! `futures::executor::block_on` on the main thread.
+//! Sockets on the `futures` crate's executors instead of smol: a REP server and its
+//! connections run on a `futures::executor::ThreadPool` (through `SpawnRuntime`), a REQ
+//! client runs under `futures::executor::block_on` on the main thread, its connection on
+//! smol's executor (the default).
 //!
-//! Nothing needs a special runtime: the connections are driven by the crate's own small
-//! background executor, and `send`/`recv` only wait on wakers, so any executor can await
-//! them.
+//! `send`/`recv` only wait on wakers, so any executor can await them; the runtime a socket
+//! is built with decides where its connections are driven.
 //!
 //! Run with `cargo run --example futures_executor`.
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use futures::executor::{ThreadPool, block_on};
 use zmq_sansio::Msg;
-use zmq_sansio::io::{Error, Socket};
+use zmq_sansio::io::{Error, Socket, SpawnRuntime};
 use zmq_sansio::proto::SocketType;
 
 /// Answers requests until the socket is closed; returns how many it served.
@@ -43,6 +43,7 @@ fn main() -> Result<(), Error> {
 
     let rep = Socket::builder(SocketType::Rep)
         .linger(Duration::from_millis(100))
+        .runtime(SpawnRuntime::new(pool.clone()))
         .build()?;
     let endpoint = rep.bind("tcp://127.0.0.1:*")?;
     println!("REP bound to {endpoint}, served from a futures ThreadPool");

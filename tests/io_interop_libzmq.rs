@@ -1,12 +1,13 @@
 //! Our `io::Socket` against libzmq 4.3 (the `zmq` crate builds it from source), over
-//! loopback TCP: every pattern, in both directions, with each side binding in turn.
+//! loopback TCP: every pattern, in both directions, with each side binding in turn, our
+//! sockets on every executor the io layer supports.
 
 mod support;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::{Binder, End, Link, PATIENCE, Peer, Peers};
+use support::{Binder, End, Link, PATIENCE, Peer, Peers, runtimes};
 use zmq_sansio::Msg;
 use zmq_sansio::proto::SocketType;
 
@@ -115,50 +116,120 @@ impl Peer for LibzmqPeer {
 
 #[test]
 fn push_pull_ours_binds() {
-    support::push_pull(&mut Libzmq::new(), Binder::Ours);
+    runtimes::on_each(|| support::push_pull(&mut Libzmq::new(), Binder::Ours));
 }
 
 #[test]
 fn push_pull_libzmq_binds() {
-    support::push_pull(&mut Libzmq::new(), Binder::Theirs);
+    runtimes::on_each(|| support::push_pull(&mut Libzmq::new(), Binder::Theirs));
 }
 
 #[test]
 fn req_rep_ours_binds() {
-    support::req_rep(&mut Libzmq::new(), Binder::Ours);
+    runtimes::on_each(|| support::req_rep(&mut Libzmq::new(), Binder::Ours));
 }
 
 #[test]
 fn req_rep_libzmq_binds() {
-    support::req_rep(&mut Libzmq::new(), Binder::Theirs);
+    runtimes::on_each(|| support::req_rep(&mut Libzmq::new(), Binder::Theirs));
 }
 
 #[test]
 fn dealer_router_ours_binds() {
-    support::dealer_router(&mut Libzmq::new(), Binder::Ours);
+    runtimes::on_each(|| support::dealer_router(&mut Libzmq::new(), Binder::Ours));
 }
 
 #[test]
 fn dealer_router_libzmq_binds() {
-    support::dealer_router(&mut Libzmq::new(), Binder::Theirs);
+    runtimes::on_each(|| support::dealer_router(&mut Libzmq::new(), Binder::Theirs));
 }
 
 #[test]
 fn pub_sub_ours_binds() {
-    support::pub_sub(&mut Libzmq::new(), Binder::Ours);
+    runtimes::on_each(|| support::pub_sub(&mut Libzmq::new(), Binder::Ours));
 }
 
 #[test]
 fn pub_sub_libzmq_binds() {
-    support::pub_sub(&mut Libzmq::new(), Binder::Theirs);
+    runtimes::on_each(|| support::pub_sub(&mut Libzmq::new(), Binder::Theirs));
 }
 
 #[test]
 fn pair_ours_binds() {
-    support::pair(&mut Libzmq::new(), Binder::Ours);
+    runtimes::on_each(|| support::pair(&mut Libzmq::new(), Binder::Ours));
 }
 
 #[test]
 fn pair_libzmq_binds() {
-    support::pair(&mut Libzmq::new(), Binder::Theirs);
+    runtimes::on_each(|| support::pair(&mut Libzmq::new(), Binder::Theirs));
+}
+
+/// The same-thread arrangements (the application and its sockets on one executor run by
+/// one thread) against libzmq peers that run on threads of their own: our REQ against a
+/// libzmq REP, and our PULL fed by a libzmq PUSH, every payload intact.
+#[test]
+fn same_thread_executors_against_libzmq_threads() {
+    use zmq_sansio::io::Socket;
+    for runtime in runtimes::all()
+        .into_iter()
+        .filter(|runtime| !runtime.has_threads_of_its_own())
+    {
+        let ctx = zmq::Context::new();
+        let socket = |kind| {
+            Socket::builder(kind)
+                .linger(Duration::from_millis(200))
+                .runtime(runtime.runtime.clone())
+                .build()
+                .unwrap()
+        };
+
+        // A libzmq REP echoing every request, with a frame added.
+        let rep = ctx.socket(zmq::REP).unwrap();
+        rep.set_linger(0).unwrap();
+        rep.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
+        rep.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = rep.get_last_endpoint().unwrap().unwrap();
+        let count = support::payloads().len();
+        let echo = std::thread::spawn(move || {
+            for _ in 0..count {
+                let mut frames = rep.recv_multipart(0).expect("a request");
+                frames.push(b"re".to_vec());
+                rep.send_multipart(frames, 0).unwrap();
+            }
+        });
+        let req = socket(SocketType::Req);
+        req.connect(&endpoint).unwrap();
+        runtime.block_on(async {
+            for request in support::payloads() {
+                req.send(request.clone()).await.unwrap();
+                let mut expected = request.clone();
+                expected.push_back("re");
+                let reply = req.recv_timeout(PATIENCE).await.unwrap();
+                support::assert_same(&reply, &expected, runtime.name);
+            }
+            req.close().await;
+        });
+        echo.join().unwrap();
+
+        // A libzmq PUSH sending every payload to our PULL.
+        let pull = socket(SocketType::Pull);
+        let endpoint = pull.bind("tcp://127.0.0.1:*").unwrap();
+        let push = ctx.socket(zmq::PUSH).unwrap();
+        push.set_linger(PATIENCE.as_millis() as i32).unwrap();
+        push.connect(&endpoint).unwrap();
+        let pusher = std::thread::spawn(move || {
+            for msg in support::payloads() {
+                let frames: Vec<Vec<u8>> = msg.iter().map(|f| f.to_vec()).collect();
+                push.send_multipart(frames, 0).unwrap();
+            }
+        });
+        runtime.block_on(async {
+            for want in support::payloads() {
+                let got = pull.recv_timeout(PATIENCE).await.unwrap();
+                support::assert_same(&got, &want, runtime.name);
+            }
+            pull.close().await;
+        });
+        pusher.join().unwrap();
+    }
 }

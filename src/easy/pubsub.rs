@@ -1,7 +1,6 @@
 //! [`Publisher`] and [`Subscriber`]: PUB/SUB with the `"<msgid> <msgtype> <body>"` framing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -110,9 +109,7 @@ impl Publisher {
     /// the next message reaches them (PUB/SUB drops what is published before a subscriber
     /// has joined).
     pub async fn wait_for_subscribers(&self, count: usize) {
-        while self.socket.subscribed_peers() < count {
-            async_io::Timer::after(Duration::from_millis(5)).await;
-        }
+        self.socket.wait_for_subscribers(count).await;
     }
 
     /// The underlying socket, for options and monitoring.

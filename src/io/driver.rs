@@ -15,10 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
 use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncWrite};
 
+use super::runtime::Timer;
 use super::shared::Shared;
 use crate::pattern::{PeerError, PeerId};
 
@@ -79,7 +79,8 @@ pub(crate) struct Driver<S> {
     written: usize,
     out_bytes: usize,
     needs_flush: bool,
-    timer: Timer,
+    /// Armed for `timer_at`; made on the first deadline (an idle peer needs none).
+    timer: Option<Pin<Box<dyn Timer>>>,
     timer_at: Option<Instant>,
     /// Set once the connection has failed: the rest of the output is flushed until the
     /// deadline, then the driver ends with this.
@@ -135,7 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             written: 0,
             out_bytes: 0,
             needs_flush: false,
-            timer: Timer::never(),
+            timer: None,
             timer_at: None,
             failing: None,
             readable: Arc::new(ReadReady {
@@ -147,14 +148,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 
     fn fail(&mut self, ended: Ended) {
         if self.failing.is_none() {
-            self.failing = Some((ended, Instant::now() + FLUSH_GRACE));
+            self.failing = Some((ended, self.shared.runtime.now() + FLUSH_GRACE));
         }
     }
 
     /// Under the lock: stop requests, due timers, new output, flush bookkeeping. Returns
     /// whether to read, and the next deadline.
     fn sync(&mut self, cx: &Context<'_>) -> Result<(bool, Option<Instant>), Ended> {
-        let now = Instant::now();
+        let now = self.shared.runtime.now();
         let mut guard = self.shared.lock();
         let inner = &mut *guard;
         let Some(task) = inner.peers.get_mut(&self.peer) else {
@@ -292,7 +293,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 let result = self.shared.with(|inner| {
                     inner
                         .machine
-                        .handle_input(self.peer, &buf[..n], Instant::now())
+                        .handle_input(self.peer, &buf[..n], self.shared.runtime.now())
                 });
                 if let Err(err) = result {
                     self.fail(Ended::Failed(err));
@@ -324,12 +325,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     fn poll_timer(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
         if deadline != self.timer_at {
             self.timer_at = deadline;
-            match deadline {
-                Some(at) => self.timer.set_at(at),
-                None => self.timer = Timer::never(),
+            if let Some(at) = deadline {
+                match &mut self.timer {
+                    Some(timer) => timer.as_mut().reset(at),
+                    None => self.timer = Some(self.shared.runtime.timer(at)),
+                }
             }
         }
-        if Pin::new(&mut self.timer).poll(cx).is_ready() {
+        let Some(timer) = self.timer.as_mut().filter(|_| self.timer_at.is_some()) else {
+            return false;
+        };
+        if timer.as_mut().poll_fired(cx).is_ready() {
             self.timer_at = None; // re-arm on the next round
             return true;
         }
@@ -352,7 +358,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
                 Err(ended) => return Poll::Ready(this.failing.take().map_or(ended, |(e, _)| e)),
             };
             if let Some((_, until)) = &this.failing
-                && (this.out.is_empty() || Instant::now() >= *until)
+                && (this.out.is_empty() || this.shared.runtime.now() >= *until)
             {
                 let (ended, _) = this.failing.take().expect("checked");
                 return Poll::Ready(ended);

@@ -3,18 +3,20 @@
 //!
 //! Each connection is driven by one task that reads, writes and keeps time for it, feeding
 //! the sans-IO [`pattern::Socket`](crate::pattern::Socket) machine; listeners and
-//! reconnecting connectors are tasks too. They run on a small shared background executor
-//! (smol's), with async-io's reactor and timers, so the futures returned to the application
-//! only wait on wakers: `send` and `recv` work under smol, `futures::executor`, tokio or
-//! anything else, and nothing here depends on tokio.
+//! reconnecting connectors are tasks too. They run on the socket's [`Runtime`] (smol's
+//! global executor unless [`SocketBuilder::runtime`] says otherwise: see the [`runtime`]
+//! module), with async-io's reactor, so the futures returned to the application only wait
+//! on wakers: `send` and `recv` work under smol, `futures::executor`, tokio or anything
+//! else, and nothing here depends on tokio.
 //!
 //! ## Where to run the code that talks to sockets
 //!
-//! Any executor works, but the fastest place is smol's global executor itself
-//! ([`smol::spawn`](https://docs.rs/smol/latest/smol/fn.spawn.html)), where the connection
-//! tasks run: a `recv` waiting there is woken on the same thread that read the message, and
-//! a `send` hands its message to a driver on that same thread, with no thread switch either
-//! way. Measured by `cargo bench --bench compare` (see `BENCHMARKS.md`), this makes a REQ/REP
+//! Any executor works, but the fastest place is the executor the socket's connections run
+//! on (smol's global one by default, [`smol::spawn`](https://docs.rs/smol/latest/smol/fn.spawn.html)):
+//! a `recv` waiting there is woken on the same thread that read the message, and a `send`
+//! hands its message to a driver on that same thread, with no thread switch either way.
+//! [`LocalRuntime`] makes that arrangement explicit: one thread for the application and its
+//! sockets. Measured by `cargo bench --bench compare` (see `BENCHMARKS.md`), this makes a REQ/REP
 //! round trip about five times faster than from a thread of its own
 //! (`futures::executor::block_on`). The executor has one thread unless the
 //! `SMOL_THREADS` environment variable says otherwise.
@@ -50,6 +52,7 @@
 
 mod driver;
 mod options;
+pub mod runtime;
 mod shared;
 mod socket;
 mod tasks;
@@ -68,6 +71,7 @@ pub use crate::endpoint::{Endpoint, Host};
 pub use options::{
     DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder,
 };
+pub use runtime::{ExecutorRuntime, LocalRuntime, Runtime, SmolRuntime, SpawnRuntime, Task, Timer};
 pub use shared::live_tasks;
 pub use socket::Socket;
 

@@ -1,10 +1,12 @@
 //! [`SocketBuilder`]: every socket option in one place, checked when the socket is built.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::Error;
+use super::runtime::{Runtime, SmolRuntime};
 use super::socket::Socket;
 use crate::pattern::SocketOptions;
 use crate::proto::{ConfigError, HeartbeatConfig, SocketType};
@@ -40,6 +42,7 @@ pub struct SocketBuilder {
     pub(crate) reconnect_ivl: Duration,
     pub(crate) reconnect_ivl_max: Duration,
     pub(crate) subscriptions: Vec<Bytes>,
+    pub(crate) runtime: Arc<dyn Runtime>,
     identity: Option<Bytes>,
     properties: Vec<(String, Bytes)>,
 }
@@ -52,6 +55,7 @@ impl SocketBuilder {
             reconnect_ivl: DEFAULT_RECONNECT_IVL,
             reconnect_ivl_max: DEFAULT_RECONNECT_IVL_MAX,
             subscriptions: Vec::new(),
+            runtime: Arc::new(SmolRuntime),
             identity: None,
             properties: Vec::new(),
         }
@@ -192,6 +196,14 @@ impl SocketBuilder {
     /// messages into it (the rest wait in the peer's queue, under the HWM).
     pub fn transmit_buffer(mut self, octets: usize) -> Self {
         self.options.transmit_buffer = octets;
+        self
+    }
+
+    /// Where the socket's background tasks run and its timers tick (default:
+    /// [`SmolRuntime`], smol's global executor). See the [`runtime`](super::runtime)
+    /// module for the ones provided and how to write one.
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtime = runtime;
         self
     }
 

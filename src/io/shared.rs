@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
+use super::runtime::Runtime;
 use super::tasks::EndpointTask;
 use crate::pattern::{PeerId, Socket as Machine, SocketEvent};
 
@@ -56,6 +57,8 @@ pub(crate) struct Inner {
 #[derive(Debug)]
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
+    /// Where the socket's tasks run and its timers tick.
+    pub(crate) runtime: Arc<dyn Runtime>,
 }
 
 /// Wakers to wake once the lock is released.
@@ -71,8 +74,9 @@ impl Wakeups {
 }
 
 impl Shared {
-    pub(crate) fn new(machine: Machine) -> Arc<Self> {
+    pub(crate) fn new(machine: Machine, runtime: Arc<dyn Runtime>) -> Arc<Self> {
         Arc::new(Self {
+            runtime,
             inner: Mutex::new(Inner {
                 machine,
                 peers: HashMap::new(),
@@ -141,6 +145,9 @@ impl Inner {
                     }
                 }
                 SocketEvent::Readable => wakeups.0.append(&mut self.recv_wakers),
+                SocketEvent::SubscriptionsChanged(_) => {
+                    wakeups.0.append(&mut self.state_wakers);
+                }
                 SocketEvent::Writable => wakeups.0.append(&mut self.send_wakers),
                 SocketEvent::Connected { peer, info } => {
                     log::debug!(

@@ -4,14 +4,14 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_io::Timer;
 use futures_io::{AsyncRead, AsyncWrite};
 use smol::future::or;
 
 use super::Error;
 use super::options::SocketBuilder;
+use super::runtime::sleep;
 use super::shared::{PeerTask, Shared, register};
 use super::tasks::{Backoff, EndpointTask, spawn_connection, spawn_connector, spawn_listener};
 use super::transport::Listener;
@@ -93,7 +93,7 @@ impl Socket {
         let handshake = builder.options.connection.handshake_timeout;
         Ok(Self {
             handle: Arc::new(Handle {
-                shared: Shared::new(machine),
+                shared: Shared::new(machine, Arc::clone(&builder.runtime)),
                 linger: builder.linger,
                 backoff: Backoff {
                     initial: builder.reconnect_ivl,
@@ -208,7 +208,7 @@ impl Socket {
             if inner.closing {
                 return Err(Error::Closed);
             }
-            let now = Instant::now();
+            let now = self.shared().runtime.now();
             let peer = if we_connected {
                 let peer = inner.machine.add_peer().map_err(Error::Attach)?;
                 inner.machine.open(peer, now);
@@ -298,7 +298,7 @@ impl Socket {
     /// Receives the next message, giving up after `timeout` with [`Error::Timeout`].
     pub async fn recv_timeout(&self, timeout: Duration) -> Result<Msg, Error> {
         or(self.recv(), async {
-            Timer::after(timeout).await;
+            sleep(&*self.shared().runtime, timeout).await;
             Err(Error::Timeout(timeout))
         })
         .await
@@ -358,22 +358,34 @@ impl Socket {
     /// Waits until at least `count` peers have a completed handshake (useful before the
     /// first PUB message, which subscribers that have not joined yet would miss).
     pub async fn wait_for_peers(&self, count: usize) {
+        self.wait_until(|socket| socket.connected_peers() >= count)
+            .await;
+    }
+
+    /// Completes once `condition` holds; it is checked again whenever peers connect,
+    /// disconnect or change their subscriptions.
+    async fn wait_until(&self, condition: impl Fn(&Self) -> bool) {
         poll_fn(|cx| {
-            let ready = self.connected_peers() >= count;
-            if ready {
+            if condition(self) {
                 return Poll::Ready(());
             }
-            let mut inner = self.shared().lock();
-            register(&mut inner.state_wakers, cx.waker());
-            drop(inner);
-            // Re-check after registering so a handshake in between is not missed.
-            if self.connected_peers() >= count {
+            register(&mut self.shared().lock().state_wakers, cx.waker());
+            // Checked again after registering, so a change in between is not missed.
+            if condition(self) {
                 Poll::Ready(())
             } else {
                 Poll::Pending
             }
         })
         .await;
+    }
+
+    /// PUB/XPUB: waits until at least `count` peers hold a subscription, so that the next
+    /// message reaches them (what is published before a subscriber has joined is lost to
+    /// it).
+    pub async fn wait_for_subscribers(&self, count: usize) {
+        self.wait_until(|socket| socket.subscribed_peers() >= count)
+            .await;
     }
 
     /// Closes the socket for every clone: stops accepting, keeps delivering queued messages
@@ -471,7 +483,7 @@ async fn close(shared: Arc<Shared>, linger: Duration) {
         }
     });
     or(flushed, async {
-        Timer::after(linger).await;
+        sleep(&*shared.runtime, linger).await;
     })
     .await;
 
@@ -514,7 +526,8 @@ impl Drop for Handle {
         }
         let shared = Arc::clone(&self.shared);
         let linger = self.linger;
-        smol::spawn(close(shared, linger)).detach();
+        let runtime = Arc::clone(&shared.runtime);
+        runtime.spawn(Box::pin(close(shared, linger)));
     }
 }
 

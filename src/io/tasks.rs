@@ -5,13 +5,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_io::Timer;
 use futures_io::{AsyncRead, AsyncWrite};
 use smol::future::or;
 
 use super::driver::{Driver, Ended, ReadProbe};
+use super::runtime::{Runtime, sleep};
 use super::shared::{PeerTask, Shared, TaskGuard};
 use super::transport::{Listener, Stream};
 use crate::endpoint::Endpoint;
@@ -67,19 +67,18 @@ fn stop_requested(shared: &Arc<Shared>, id: u64) -> StopRequested {
     }
 }
 
-fn spawn(guard: TaskGuard, task: impl Future<Output = ()> + Send + 'static) {
-    smol::spawn(async move {
+fn spawn(runtime: &dyn Runtime, guard: TaskGuard, task: impl Future<Output = ()> + Send + 'static) {
+    runtime.spawn(Box::pin(async move {
         task.await;
         drop(guard);
-    })
-    .detach();
+    }));
 }
 
 /// Accepts connections on a bound endpoint until it is unbound or the socket closes.
 pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) {
     let guard = shared.task_started();
     let shared = Arc::clone(shared);
-    spawn(guard, async move {
+    spawn(&*shared.runtime.clone(), guard, async move {
         loop {
             let accepted = or(async { Some(listener.accept().await) }, async {
                 stop_requested(&shared, id).await;
@@ -93,7 +92,7 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
                         if inner.closing || inner.endpoints.get(&id).is_none_or(|task| task.stop) {
                             return None; // unbound or closing meanwhile: refuse the newcomer
                         }
-                        let peer = inner.machine.accept(Instant::now());
+                        let peer = inner.machine.accept(shared.runtime.now());
                         let task = PeerTask {
                             listener: Some(id),
                             ..PeerTask::default()
@@ -111,7 +110,7 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
                 Some(Err(err)) => {
                     // Typically out of file descriptors: pause instead of spinning.
                     log::warn!("accept failed: {err}; retrying shortly");
-                    Timer::after(Duration::from_millis(100)).await;
+                    sleep(&*shared.runtime, Duration::from_millis(100)).await;
                 }
             }
         }
@@ -130,7 +129,7 @@ pub(crate) fn spawn_connection<S>(
 {
     let guard = shared.task_started();
     let shared = Arc::clone(shared);
-    spawn(guard, async move {
+    spawn(&*shared.runtime.clone(), guard, async move {
         run_connection(&shared, peer, stream, probe).await;
     });
 }
@@ -186,14 +185,14 @@ pub(crate) fn spawn_connector(
 ) {
     let guard = shared.task_started();
     let shared = Arc::clone(shared);
-    spawn(guard, async move {
+    spawn(&*shared.runtime.clone(), guard, async move {
         let mut delay = backoff.initial;
         loop {
             let attempt = or(
                 async {
                     let connect = Stream::connect(&endpoint);
                     let timeout = async {
-                        Timer::after(backoff.connect_timeout).await;
+                        sleep(&*shared.runtime, backoff.connect_timeout).await;
                         Err(std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
                             "connect timed out",
@@ -216,7 +215,7 @@ pub(crate) fn spawn_connector(
                         if inner.closed || inner.endpoints.get(&id).is_none_or(|task| task.stop) {
                             return None;
                         }
-                        inner.machine.open(peer, Instant::now());
+                        inner.machine.open(peer, shared.runtime.now());
                         inner.peers.insert(peer, PeerTask::default());
                         Some(())
                     });
@@ -238,7 +237,7 @@ pub(crate) fn spawn_connector(
             }
             let stopped = or(
                 async {
-                    Timer::after(delay).await;
+                    sleep(&*shared.runtime, delay).await;
                     false
                 },
                 async {

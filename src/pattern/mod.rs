@@ -420,6 +420,7 @@ impl Pattern {
     }
 
     /// The next thing to send to `peer`.
+    #[must_use]
     pub fn pop_output(&mut self, peer: PeerId) -> Option<PeerOutput> {
         self.pipes.pop_output(peer)
     }
@@ -448,6 +449,7 @@ impl Pattern {
     }
 
     /// A peer whose queues changed: it has new output, or room for input it was refused.
+    #[must_use]
     pub fn poll_wake(&mut self) -> Option<PeerId> {
         self.pipes.poll_wake()
     }
@@ -459,6 +461,7 @@ impl Pattern {
     /// drop instead) can take it as the moment to let the connections write: before the
     /// queue overflows, in batches that pipeline sending with writing, and, once it does
     /// overflow, often enough that a connection sharing the sender's thread still drains.
+    #[must_use]
     pub fn take_send_pressure(&mut self) -> bool {
         self.pipes.take_send_pressure()
     }

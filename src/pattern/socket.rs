@@ -70,6 +70,9 @@ pub enum SocketEvent {
     Writable,
     /// A [`Socket::recv`] that returned nothing may now return a message.
     Readable,
+    /// A peer subscribed or cancelled a subscription (PUB and XPUB), so
+    /// [`Pattern::subscribed_peers`] may have changed.
+    SubscriptionsChanged(PeerId),
 }
 
 /// Why a peer's connection must be closed.
@@ -100,6 +103,37 @@ struct Slot {
 }
 
 /// A whole socket: pattern semantics over many peers, one ZMTP connection each, no IO.
+///
+/// # Driving a socket
+///
+/// The contract of [`Connection`] holds per peer (time only from the caller and
+/// monotonic; octets in any chunking; drain after every call), with peers named by
+/// [`PeerId`]:
+///
+/// 1. **Peers.** For an endpoint we connect to, [`add_peer`](Self::add_peer) once, then
+///    [`open`](Self::open) each time its transport comes up; for a transport accepted on a
+///    bound endpoint, [`accept`](Self::accept). When a transport ends (EOF, error, or after
+///    a method returned an error and the output was flushed), [`close`](Self::close): what
+///    the connection decoded before is still delivered. [`remove_peer`](Self::remove_peer)
+///    forgets a peer and its queue (disconnect, unbind).
+/// 2. **Input.** Octets from a peer go to [`handle_input`](Self::handle_input). Read only
+///    while [`wants_input`](Self::wants_input) says so: when the peer's queue is full the
+///    socket holds input back, and a later [`SocketEvent::Wake`] means that calling
+///    `handle_input` with no octets delivers it.
+/// 3. **Output.** After any call, drain [`poll_event`](Self::poll_event) until `None`. For
+///    each [`SocketEvent::Wake`]`(peer)` (and after every `open`, `accept` or
+///    `handle_input` of that peer), write [`poll_transmit`](Self::poll_transmit)`(peer)`
+///    until `None`; it moves queued messages into the connection while it has room.
+///    [`SocketEvent::Readable`] and [`SocketEvent::Writable`] say when a `recv` that
+///    found nothing or a `send` that would block is worth retrying.
+/// 4. **Timers.** Per peer, [`poll_timeout`](Self::poll_timeout) and
+///    [`handle_timeout`](Self::handle_timeout); or, driving every peer from one loop,
+///    [`next_timeout`](Self::next_timeout) and `handle_timeout` for each peer that is due.
+/// 5. **The application** calls [`send`](Self::send), [`recv`](Self::recv),
+///    [`subscribe`](Self::subscribe) at any time; each may produce events to drain.
+///
+/// `sim::Network` drives sockets in memory this way, `examples/blocking_loop.rs` over
+/// `std::net` without async, and the `io` layer with one task per connection.
 #[derive(Debug)]
 pub struct Socket {
     options: SocketOptions,
@@ -253,6 +287,7 @@ impl Socket {
 
     /// The next octets for the peer's transport; moves queued messages into the
     /// connection as long as its buffer has room.
+    #[must_use]
     pub fn poll_transmit(&mut self, peer: PeerId) -> Option<Bytes> {
         let slot = self.slots.get_mut(&peer)?;
         let conn = slot.conn.as_mut()?;
@@ -278,6 +313,7 @@ impl Socket {
     }
 
     /// When the peer's connection next needs [`Socket::handle_timeout`].
+    #[must_use]
     pub fn poll_timeout(&self, peer: PeerId) -> Option<Instant> {
         self.slots.get(&peer)?.conn.as_ref()?.poll_timeout()
     }
@@ -289,6 +325,7 @@ impl Socket {
     }
 
     /// The earliest deadline over all peers, for driving the whole socket from one loop.
+    #[must_use]
     pub fn next_timeout(&self) -> Option<Instant> {
         self.slots
             .values()
@@ -330,11 +367,13 @@ impl Socket {
 
     /// Whether a peer's outgoing queue has filled to half its HWM, gathered a write batch or
     /// dropped messages since the last call: see [`Pattern::take_send_pressure`].
+    #[must_use]
     pub fn take_send_pressure(&mut self) -> bool {
         self.pattern.take_send_pressure()
     }
 
     /// The next event for the adapter.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<SocketEvent> {
         self.events.pop_front()
     }
@@ -403,8 +442,15 @@ impl Socket {
                     Some(Event::Cancel(prefix)) => PeerInput::Cancel(prefix),
                 },
             };
+            let subscription = matches!(input, PeerInput::Subscribe(_) | PeerInput::Cancel(_));
             match pattern.on_input(peer, input) {
-                Ok(()) => delivered = true,
+                Ok(()) => {
+                    // XPUB hands subscriptions to the application too.
+                    delivered = true;
+                    if subscription {
+                        events.push_back(SocketEvent::SubscriptionsChanged(peer));
+                    }
+                }
                 Err(InputError::Full(input)) => {
                     slot.held = Some(input);
                     break Ok(());

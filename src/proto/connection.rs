@@ -188,6 +188,34 @@ enum State {
 /// A peer that breaks the protocol closes its own connection: the error is returned and kept
 /// in [`error`](Self::error), nothing panics, and buffers stay bounded by the configured
 /// limits.
+///
+/// # Driving a connection
+///
+/// An adapter (an async task, an event loop, a fuzzer, a simulation) keeps this contract:
+///
+/// 1. **Time comes only from the caller**, and never goes backwards: every `now` passed to
+///    [`new`](Self::new), [`handle_input`](Self::handle_input) and
+///    [`handle_timeout`](Self::handle_timeout) is at or after the previous one. Real time,
+///    virtual time, or a constant in a test: the machine cannot tell.
+/// 2. **Octets in any chunking**: pass whatever the transport delivered, in order, as soon
+///    as convenient. An empty slice is allowed and changes nothing.
+/// 3. **Drain after every input.** After any call, take [`poll_event`](Self::poll_event)
+///    until it returns `None`, write every chunk of [`poll_transmit`](Self::poll_transmit)
+///    to the transport in order until it returns `None`, and (re)arm a timer for
+///    [`poll_timeout`](Self::poll_timeout). Drained means `None`: more may appear only
+///    after the next call. Chunks can be written later or in batches, never reordered
+///    or skipped; [`pending_transmit`](Self::pending_transmit) says how much waits.
+/// 4. **Timers**: at or after the deadline, call [`handle_timeout`](Self::handle_timeout)
+///    (early or late is harmless), then drain again. `None` means no timer is needed.
+/// 5. **Errors are final.** A method that returns an error has closed the connection; it
+///    keeps returning that error. Flush what [`poll_transmit`](Self::poll_transmit) still
+///    holds (an ERROR command may tell the peer why), then close the transport. Events
+///    decoded before the error are still in [`poll_event`](Self::poll_event).
+/// 6. **End of stream**: when the transport reports EOF, drain the events and drop the
+///    connection.
+///
+/// `examples/blocking_loop.rs` drives whole sockets this way over `std::net` with no
+/// runtime at all; the `io` module does it with one task per connection.
 pub struct Connection {
     config: Config,
     local_metadata: Metadata,
@@ -273,11 +301,13 @@ impl Connection {
     }
 
     /// The next deadline at which [`handle_timeout`](Self::handle_timeout) must be called.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next_deadline()
     }
 
     /// The next event, if any.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -289,6 +319,7 @@ impl Connection {
 
     /// The next chunk of octets to write to the peer. Small frames come batched into one
     /// chunk; large bodies come as chunks of their own, without a copy.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         self.tx.pop_chunk()
     }

@@ -300,6 +300,7 @@ impl FrameEncoder {
     }
 
     /// The next chunk of encoded octets, in order.
+    #[must_use]
     pub fn pop_chunk(&mut self) -> Option<Bytes> {
         let chunk = match self.chunks.pop_front() {
             Some(chunk) => chunk,

@@ -7,6 +7,8 @@
 //! (multipart, empty frames, a 1 MiB frame, a 0-byte message) and checks every one.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod runtimes;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -79,12 +81,18 @@ pub enum Binder {
     Theirs,
 }
 
-/// Runs `fut` to completion on the calling thread, panicking with `what` after [`PATIENCE`].
+/// Runs `fut` to completion on the calling thread (where the current test runtime, if
+/// any, makes progress: see [`runtimes::on_each`]), panicking with `what` after
+/// [`PATIENCE`].
 pub fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    smol::block_on(smol::future::or(async { Some(fut.await) }, async {
+    let fut = smol::future::or(async { Some(fut.await) }, async {
         smol::Timer::after(PATIENCE).await;
         None
-    }))
+    });
+    match runtimes::current() {
+        Some(runtime) => runtime.block_on(fut),
+        None => smol::block_on(fut),
+    }
     .unwrap_or_else(|| panic!("{what}: not done within {PATIENCE:?}"))
 }
 
@@ -96,6 +104,9 @@ pub struct Ours {
 impl Ours {
     pub fn new(kind: SocketType, routing_id: Option<&[u8]>) -> Self {
         let mut builder = Socket::builder(kind).linger(Duration::from_millis(200));
+        if let Some(runtime) = runtimes::current() {
+            builder = builder.runtime(runtime.runtime.clone());
+        }
         if let Some(id) = routing_id {
             builder = builder.routing_id(Bytes::copy_from_slice(id));
         }
@@ -124,7 +135,12 @@ impl End for Ours {
     }
 
     fn recv_within(&mut self, timeout: Duration) -> Option<Msg> {
-        match smol::block_on(self.socket.recv_timeout(timeout)) {
+        let received = self.socket.recv_timeout(timeout);
+        let received = match runtimes::current() {
+            Some(runtime) => runtime.block_on(received),
+            None => smol::block_on(received),
+        };
+        match received {
             Ok(msg) => Some(msg),
             Err(zmq_sansio::io::Error::Timeout(_)) => None,
             Err(err) => panic!("{}: recv: {err}", self.name()),
