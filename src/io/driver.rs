@@ -1,9 +1,12 @@
 //! The driver of one connection: a hand-written future that reads, writes and keeps time
 //! for one peer at once, over any `AsyncRead + AsyncWrite` byte stream.
 //!
-//! Reads and writes proceed independently (a peer that stops reading cannot stop us from
-//! reading it, which would deadlock two peers that both send), writes are vectored batches
-//! of the machine's output chunks, and no operation is ever cancelled half-way.
+//! The driver owns its peer's [`Link`] (the ZMTP connection): decoding, encoding, the
+//! handshake and heartbeats happen without the socket's lock, which is taken only to hand
+//! decoded input to the pattern and to take the peer's queued output. Reads and writes
+//! proceed independently (a peer that stops reading cannot stop us from reading it, which
+//! would deadlock two peers that both send), writes are vectored batches of the
+//! connection's output chunks, and no operation is ever cancelled half-way.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -20,18 +23,18 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 use super::runtime::Timer;
 use super::shared::Shared;
-use crate::pattern::{PeerError, PeerId};
+use crate::pattern::{Link, PeerError, PeerId, PeerOutput};
 
 /// Octets read per call: large enough to decode many frames per lock.
 const READ_BUFFER: usize = 64 * 1024;
 
 thread_local! {
-    /// The buffer reads land in before the machine copies them into its own slabs. One per
+    /// The buffer reads land in before the connection copies them into its own slabs. One per
     /// thread, not one per connection: it is only borrowed between a read and the decoding
     /// of what it read, and an idle connection should not cost 64 KiB.
     static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUFFER].into_boxed_slice());
 }
-/// Output taken from the machine per lock, at most.
+/// Output taken from the connection per round, at most.
 const WRITE_BATCH: usize = 256 * 1024;
 /// Chunks handed to one vectored write.
 const MAX_IOVECS: usize = 64;
@@ -70,6 +73,10 @@ pub(crate) type ReadProbe<S> = fn(&S, &mut Context<'_>) -> Poll<io::Result<()>>;
 pub(crate) struct Driver<S> {
     shared: Arc<Shared>,
     peer: PeerId,
+    /// The peer's connection, decoded and encoded here, outside the socket's lock.
+    link: Link,
+    /// Output taken from the pattern under the lock, encoded after it is released.
+    outputs: Vec<PeerOutput>,
     stream: S,
     /// For streams that can tell: after a short read the driver waits on this rather than
     /// reading again to find the stream empty (two futile system calls per wake-up).
@@ -124,12 +131,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     pub(crate) fn new(
         shared: Arc<Shared>,
         peer: PeerId,
+        link: Link,
         stream: S,
         probe: Option<ReadProbe<S>>,
     ) -> Self {
         Self {
             shared,
             peer,
+            link,
+            outputs: Vec::new(),
             stream,
             probe,
             out: VecDeque::new(),
@@ -146,16 +156,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
     }
 
-    fn fail(&mut self, ended: Ended) {
+    /// The connection, once the driver has ended (what it decoded is still to be
+    /// delivered when it closes).
+    pub(crate) fn link_mut(&mut self) -> &mut Link {
+        &mut self.link
+    }
+
+    /// The peer this driver serves.
+    pub(crate) fn peer(&self) -> PeerId {
+        self.peer
+    }
+
+    /// Notes an error of the connection (decoding, a timer) or the pattern (refused).
+    fn fail_with(&mut self, err: impl Into<PeerError>, now: Instant) {
         if self.failing.is_none() {
-            self.failing = Some((ended, self.shared.runtime.now() + FLUSH_GRACE));
+            self.failing = Some((Ended::Failed(err.into()), now + FLUSH_GRACE));
         }
     }
 
-    /// Under the lock: stop requests, due timers, new output, flush bookkeeping. Returns
-    /// whether to read, and the next deadline.
+    /// Runs due timers (outside the lock); then, under it, stop requests, input held back
+    /// by a full queue, new output and flush bookkeeping; then encodes that output and
+    /// takes the connection's octets. Returns whether to read, and the next deadline.
     fn sync(&mut self, cx: &Context<'_>) -> Result<(bool, Option<Instant>), Ended> {
         let now = self.shared.runtime.now();
+        if self.failing.is_none()
+            && self.link.poll_timeout().is_some_and(|at| at <= now)
+            && let Err(err) = self.link.handle_timeout(now)
+        {
+            self.fail_with(err, now);
+        }
         let mut guard = self.shared.lock();
         let inner = &mut *guard;
         let Some(task) = inner.peers.get_mut(&self.peer) else {
@@ -167,54 +196,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         if !task.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             task.waker = Some(cx.waker().clone());
         }
-        if self.failing.is_none()
-            && inner
-                .machine
-                .poll_timeout(self.peer)
-                .is_some_and(|at| at <= now)
-            && let Err(err) = inner.machine.handle_timeout(self.peer, now)
-        {
-            self.failing = Some((Ended::Failed(err), now + FLUSH_GRACE));
-        }
         // Input held back by a full queue is offered again (the queue may have room now).
         if self.failing.is_none()
-            && !inner.machine.wants_input(self.peer)
-            && let Err(err) = inner.machine.handle_input(self.peer, &[], now)
+            && !self.link.wants_input()
+            && let Err(err) = inner.core.deliver(self.peer, &mut self.link)
         {
             self.failing = Some((Ended::Failed(err), now + FLUSH_GRACE));
         }
-        let mut took_any = false;
-        let mut state_waiters = Vec::new();
-        while self.out_bytes < WRITE_BATCH {
-            let Some(chunk) = inner.machine.poll_transmit(self.peer) else {
-                break;
-            };
-            self.out_bytes += chunk.len();
-            self.out.push_back(chunk);
-            took_any = true;
+        if self.out_bytes < WRITE_BATCH {
+            inner
+                .core
+                .take_outputs(self.peer, &self.link, &mut self.outputs);
         }
+        let mut state_waiters = Vec::new();
         if inner.closing {
-            let queued = inner
-                .machine
-                .pattern()
-                .stats(self.peer)
-                .map_or(0, |s| s.outbound_msgs);
-            let flushed = self.out.is_empty() && !took_any && queued == 0;
+            let queued = inner.core.stats(self.peer).map_or(0, |s| s.outbound_msgs);
+            let flushed = self.out.is_empty()
+                && self.outputs.is_empty()
+                && self.link.pending_transmit() == 0
+                && queued == 0;
             let task = inner.peers.get_mut(&self.peer).expect("checked above");
             if flushed && !task.flushed {
                 task.flushed = true;
                 state_waiters = std::mem::take(&mut inner.state_wakers);
             }
         }
-        let wants_input = self.failing.is_none() && inner.machine.wants_input(self.peer);
-        let deadline = match &self.failing {
-            Some((_, until)) => Some(*until),
-            None => inner.machine.poll_timeout(self.peer),
-        };
         let wakeups = inner.dispatch();
         drop(guard);
         wakeups.wake();
         state_waiters.into_iter().for_each(std::task::Waker::wake);
+
+        self.link.send_outputs(self.outputs.drain(..));
+        while self.out_bytes < WRITE_BATCH {
+            let Some(chunk) = self.link.poll_transmit() else {
+                break;
+            };
+            self.out_bytes += chunk.len();
+            self.out.push_back(chunk);
+        }
+        let wants_input = self.failing.is_none() && self.link.wants_input();
+        let deadline = match &self.failing {
+            Some((_, until)) => Some(*until),
+            None => self.link.poll_timeout(),
+        };
         Ok((wants_input, deadline))
     }
 
@@ -290,13 +314,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 } else {
                     self.readable.ready.store(true, Ordering::SeqCst); // there may be more
                 }
-                let result = self.shared.with(|inner| {
-                    inner
-                        .machine
-                        .handle_input(self.peer, &buf[..n], self.shared.runtime.now())
-                });
-                if let Err(err) = result {
-                    self.fail(Ended::Failed(err));
+                let now = self.shared.runtime.now();
+                let decoded = self.link.handle_input(&buf[..n], now);
+                // What was decoded before an error in the same octets is delivered first.
+                let (peer, link) = (self.peer, &mut self.link);
+                let delivered = self.shared.with(|inner| inner.core.deliver(peer, link));
+                match (decoded, delivered) {
+                    (Err(err), _) => self.fail_with(err, now),
+                    (Ok(()), Err(err)) => self.fail_with(err, now),
+                    (Ok(()), Ok(())) => {}
                 }
                 Ok(true)
             }

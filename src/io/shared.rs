@@ -1,5 +1,6 @@
-//! The state one socket's tasks share: the sans-IO [`Socket`](crate::pattern::Socket) machine
-//! behind one mutex, and the wakers of everything waiting on it.
+//! The state one socket's tasks share: the sans-IO [`SocketCore`] (the pattern and its
+//! queues, not the connections: each driver owns its own) behind one mutex, and the wakers
+//! of everything waiting on it.
 //!
 //! The lock is never held across an `.await`, and each holder does a batch of work (a whole
 //! read buffer, several output chunks) per acquisition. Wakers are collected under the lock
@@ -11,7 +12,7 @@ use std::task::Waker;
 
 use super::runtime::Runtime;
 use super::tasks::EndpointTask;
-use crate::pattern::{PeerId, Socket as Machine, SocketEvent};
+use crate::pattern::{PeerId, SocketCore, SocketEvent};
 
 /// What the driver task of one connection needs from the shared state.
 #[derive(Debug, Default)]
@@ -34,7 +35,7 @@ pub(crate) struct PeerTask {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) machine: Machine,
+    pub(crate) core: SocketCore,
     pub(crate) peers: HashMap<PeerId, PeerTask>,
     pub(crate) recv_wakers: Vec<Waker>,
     pub(crate) send_wakers: Vec<Waker>,
@@ -74,11 +75,11 @@ impl Wakeups {
 }
 
 impl Shared {
-    pub(crate) fn new(machine: Machine, runtime: Arc<dyn Runtime>) -> Arc<Self> {
+    pub(crate) fn new(core: SocketCore, runtime: Arc<dyn Runtime>) -> Arc<Self> {
         Arc::new(Self {
             runtime,
             inner: Mutex::new(Inner {
-                machine,
+                core,
                 peers: HashMap::new(),
                 recv_wakers: Vec::new(),
                 send_wakers: Vec::new(),
@@ -93,7 +94,7 @@ impl Shared {
         })
     }
 
-    /// Locks the state. A panic while holding the lock cannot leave the machine half
+    /// Locks the state. A panic while holding the lock cannot leave the core half
     /// updated in a way later calls could observe as unsound, so poisoning is ignored.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner
@@ -101,7 +102,7 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` under the lock, routes the machine's events, then wakes whoever they concern.
+    /// Runs `f` under the lock, routes the core's events, then wakes whoever they concern.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         let (result, wakeups) = {
             let mut inner = self.lock();
@@ -129,15 +130,15 @@ impl Inner {
     /// than every few calls keeps the write batches large when one message goes to many
     /// peers.
     pub(crate) fn note_send_pressure(&mut self) {
-        if self.machine.take_send_pressure() {
+        if self.core.take_send_pressure() {
             self.yield_before_send = true;
         }
     }
 
-    /// Routes the machine's events to the wakers they concern.
+    /// Routes the core's events to the wakers they concern.
     pub(crate) fn dispatch(&mut self) -> Wakeups {
         let mut wakeups = Wakeups::default();
-        while let Some(event) = self.machine.poll_event() {
+        while let Some(event) = self.core.poll_event() {
             match event {
                 SocketEvent::Wake(peer) => {
                     if let Some(waker) = self.peers.get_mut(&peer).and_then(|t| t.waker.take()) {
@@ -152,7 +153,7 @@ impl Inner {
                 SocketEvent::Connected { peer, info } => {
                     log::debug!(
                         "{} {peer}: connected to a {} peer over {}",
-                        self.machine.socket_type(),
+                        self.core.socket_type(),
                         info.socket_type,
                         info.version
                     );

@@ -17,7 +17,7 @@ use super::tasks::{Backoff, EndpointTask, spawn_connection, spawn_connector, spa
 use super::transport::Listener;
 use crate::Msg;
 use crate::endpoint::Endpoint;
-use crate::pattern::{self, Socket as Machine};
+use crate::pattern::{self, SocketCore};
 use crate::proto::SocketType;
 
 /// What every clone of a socket shares; closing happens when the last one goes.
@@ -86,14 +86,14 @@ impl Socket {
     }
 
     pub(crate) fn from_builder(builder: SocketBuilder) -> Result<Self, Error> {
-        let mut machine = Machine::new(builder.options.clone());
+        let mut core = SocketCore::new(builder.options.clone());
         for prefix in &builder.subscriptions {
-            machine.subscribe(prefix).map_err(Error::Send)?;
+            core.subscribe(prefix).map_err(Error::Send)?;
         }
         let handshake = builder.options.connection.handshake_timeout;
         Ok(Self {
             handle: Arc::new(Handle {
-                shared: Shared::new(machine, Arc::clone(&builder.runtime)),
+                shared: Shared::new(core, Arc::clone(&builder.runtime)),
                 linger: builder.linger,
                 backoff: Backoff {
                     initial: builder.reconnect_ivl,
@@ -111,7 +111,7 @@ impl Socket {
 
     /// The socket type.
     pub fn socket_type(&self) -> SocketType {
-        self.shared().lock().machine.socket_type()
+        self.shared().lock().core.socket_type()
     }
 
     /// Binds to an endpoint and starts accepting peers; returns the endpoint as bound (with
@@ -172,7 +172,7 @@ impl Socket {
         let parsed: Endpoint = endpoint.parse()?;
         parsed.check_connectable()?;
         self.ensure_open()?;
-        let peer = self.shared().with(|inner| inner.machine.add_peer())?;
+        let peer = self.shared().with(|inner| inner.core.add_peer())?;
         let id = self.register_endpoint(endpoint, parsed.clone(), Some(peer));
         spawn_connector(self.shared(), id, peer, parsed, self.handle.backoff);
         Ok(())
@@ -204,17 +204,17 @@ impl Socket {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let peer = self.shared().with(|inner| {
+        let (peer, link) = self.shared().with(|inner| {
             if inner.closing {
                 return Err(Error::Closed);
             }
             let now = self.shared().runtime.now();
-            let peer = if we_connected {
-                let peer = inner.machine.add_peer().map_err(Error::Attach)?;
-                inner.machine.open(peer, now);
-                peer
+            let (peer, link) = if we_connected {
+                let peer = inner.core.add_peer().map_err(Error::Attach)?;
+                let link = inner.core.open(peer, now).expect("the peer was just added");
+                (peer, link)
             } else {
-                inner.machine.accept(now)
+                inner.core.accept(now)
             };
             // A user stream has no endpoint to reconnect to: its queue goes with it.
             let task = PeerTask {
@@ -222,10 +222,10 @@ impl Socket {
                 ..PeerTask::default()
             };
             inner.peers.insert(peer, task);
-            Ok(peer)
+            Ok((peer, link))
         })?;
         // A stream of unknown kind: the driver learns it is drained by reading.
-        spawn_connection(self.shared(), peer, stream, None);
+        spawn_connection(self.shared(), peer, link, stream, None);
         Ok(())
     }
 
@@ -243,7 +243,7 @@ impl Socket {
             if inner.closing {
                 return Err(Error::Closed);
             }
-            inner.machine.send(msg.into()).map_err(Error::from_send)
+            inner.core.send(msg.into()).map_err(Error::from_send)
         })
     }
 
@@ -260,7 +260,7 @@ impl Socket {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            match inner.machine.send(message) {
+            match inner.core.send(message) {
                 Ok(()) => {
                     inner.note_send_pressure();
                     Poll::Ready(Ok(()))
@@ -291,7 +291,7 @@ impl Socket {
             if inner.closed {
                 return Err(Error::Closed);
             }
-            inner.machine.recv().map_err(Error::Recv)
+            inner.core.recv().map_err(Error::Recv)
         })
     }
 
@@ -309,7 +309,7 @@ impl Socket {
             if inner.closed {
                 return Poll::Ready(Err(Error::Closed));
             }
-            match inner.machine.recv() {
+            match inner.core.recv() {
                 Ok(Some(msg)) => Poll::Ready(Ok(msg)),
                 Ok(None) => {
                     register(&mut inner.recv_wakers, cx.waker());
@@ -324,14 +324,14 @@ impl Socket {
     /// peer).
     pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<(), Error> {
         self.shared()
-            .with(|inner| inner.machine.subscribe(prefix.as_ref()))
+            .with(|inner| inner.core.subscribe(prefix.as_ref()))
             .map_err(Error::Send)
     }
 
     /// SUB/XSUB: drop one subscription to `prefix`.
     pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<(), Error> {
         self.shared()
-            .with(|inner| inner.machine.unsubscribe(prefix.as_ref()))
+            .with(|inner| inner.core.unsubscribe(prefix.as_ref()))
             .map_err(Error::Send)
     }
 
@@ -339,20 +339,15 @@ impl Socket {
     pub fn connected_peers(&self) -> usize {
         let inner = self.shared().lock();
         inner
-            .peers
-            .keys()
-            .filter(|&&peer| {
-                inner
-                    .machine
-                    .connection_of(peer)
-                    .is_some_and(|c| c.is_ready())
-            })
+            .core
+            .peers()
+            .filter(|&peer| inner.core.is_ready(peer))
             .count()
     }
 
     /// PUB/XPUB: peers that hold at least one subscription right now.
     pub fn subscribed_peers(&self) -> usize {
-        self.shared().lock().machine.pattern().subscribed_peers()
+        self.shared().lock().core.pattern().subscribed_peers()
     }
 
     /// Waits until at least `count` peers have a completed handshake (useful before the
@@ -468,10 +463,10 @@ async fn close(shared: Arc<Shared>, linger: Duration) {
     let flushed = poll_fn(|cx| {
         let mut inner = shared.lock();
         let queued: usize = inner
-            .machine
+            .core
             .pattern()
             .peers()
-            .filter_map(|peer| inner.machine.pattern().stats(peer))
+            .filter_map(|peer| inner.core.pattern().stats(peer))
             .map(|s| s.outbound_msgs)
             .sum();
         let drivers_done = inner.peers.values().all(|task| task.flushed);
@@ -511,9 +506,9 @@ async fn close(shared: Arc<Shared>, linger: Duration) {
     })
     .await;
     shared.with(|inner| {
-        let peers: Vec<_> = inner.machine.peers().collect();
+        let peers: Vec<_> = inner.core.peers().collect();
         for peer in peers {
-            inner.machine.remove_peer(peer);
+            inner.core.remove_peer(peer);
         }
         inner.endpoints.clear();
     });

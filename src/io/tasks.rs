@@ -12,10 +12,10 @@ use smol::future::or;
 
 use super::driver::{Driver, Ended, ReadProbe};
 use super::runtime::{Runtime, sleep};
-use super::shared::{PeerTask, Shared, TaskGuard};
+use super::shared::{PeerTask, Shared};
 use super::transport::{Listener, Stream};
 use crate::endpoint::Endpoint;
-use crate::pattern::PeerId;
+use crate::pattern::{Link, PeerId};
 
 /// A bound or connected endpoint, as the socket's registry knows it.
 #[derive(Debug)]
@@ -67,18 +67,18 @@ fn stop_requested(shared: &Arc<Shared>, id: u64) -> StopRequested {
     }
 }
 
-fn spawn(runtime: &dyn Runtime, guard: TaskGuard, task: impl Future<Output = ()> + Send + 'static) {
-    runtime.spawn(Box::pin(async move {
-        task.await;
-        drop(guard);
-    }));
+/// Runs `task` on the runtime. Each task owns the `TaskGuard` that counts it, so that it is
+/// boxed once as it is: wrapping it in another `async` block would store it twice, and a
+/// connection's task is most of what a peer costs.
+fn spawn(runtime: &dyn Runtime, task: impl Future<Output = ()> + Send + 'static) {
+    runtime.spawn(Box::pin(task));
 }
 
 /// Accepts connections on a bound endpoint until it is unbound or the socket closes.
 pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) {
     let guard = shared.task_started();
     let shared = Arc::clone(shared);
-    spawn(&*shared.runtime.clone(), guard, async move {
+    spawn(&*shared.runtime.clone(), async move {
         loop {
             let accepted = or(async { Some(listener.accept().await) }, async {
                 stop_requested(&shared, id).await;
@@ -88,24 +88,22 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
             match accepted {
                 None => break,
                 Some(Ok(stream)) => {
-                    let peer = shared.with(|inner| {
+                    let accepted = shared.with(|inner| {
                         if inner.closing || inner.endpoints.get(&id).is_none_or(|task| task.stop) {
                             return None; // unbound or closing meanwhile: refuse the newcomer
                         }
-                        let peer = inner.machine.accept(shared.runtime.now());
+                        let (peer, link) = inner.core.accept(shared.runtime.now());
                         let task = PeerTask {
                             listener: Some(id),
                             ..PeerTask::default()
                         };
                         inner.peers.insert(peer, task);
-                        Some(peer)
+                        Some((peer, link))
                     });
-                    match peer {
-                        Some(peer) => {
-                            spawn_connection(&shared, peer, stream, Some(Stream::poll_readable))
-                        }
-                        None => break,
-                    }
+                    let Some((peer, link)) = accepted else {
+                        break;
+                    };
+                    spawn_connection(&shared, peer, link, stream, Some(Stream::poll_readable));
                 }
                 Some(Err(err)) => {
                     // Typically out of file descriptors: pause instead of spinning.
@@ -115,6 +113,10 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
             }
         }
         shared.with(|inner| inner.endpoints.remove(&id));
+        // The listening socket is closed before the task stops counting (see
+        // `spawn_connection`).
+        drop(listener);
+        drop(guard);
     });
 }
 
@@ -122,15 +124,23 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
 pub(crate) fn spawn_connection<S>(
     shared: &Arc<Shared>,
     peer: PeerId,
+    link: Link,
     stream: S,
     probe: Option<ReadProbe<S>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let guard = shared.task_started();
+    // The driver goes into the task's future once: moved through an `async` block's
+    // captures it would be stored twice, and a connection is most of a peer's memory.
+    let mut driver = Driver::new(Arc::clone(shared), peer, link, stream, probe);
     let shared = Arc::clone(shared);
-    spawn(&*shared.runtime.clone(), guard, async move {
-        run_connection(&shared, peer, stream, probe).await;
+    spawn(&*shared.runtime.clone(), async move {
+        run_connection(&shared, &mut driver).await;
+        // The transport goes before the task stops counting: `close` returns once the
+        // count is zero, and a caller may bind the same address next.
+        drop(driver);
+        drop(guard);
     });
 }
 
@@ -141,27 +151,24 @@ struct Outcome {
 }
 
 /// Drives one connection to its end, then forgets it and logs why it ended.
-async fn run_connection<S>(
-    shared: &Arc<Shared>,
-    peer: PeerId,
-    stream: S,
-    probe: Option<ReadProbe<S>>,
-) -> Outcome
+/// The driver is borrowed, not moved in, so that a task stores it once.
+async fn run_connection<S>(shared: &Arc<Shared>, driver: &mut Driver<S>) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let ended = Driver::new(Arc::clone(shared), peer, stream, probe).await;
+    let ended = std::future::poll_fn(|cx| Pin::new(&mut *driver).poll(cx)).await;
+    let peer = driver.peer();
     let (socket_type, state_waiters, handshaken) = shared.with(|inner| {
         let task = inner.peers.remove(&peer);
-        inner.machine.close(peer);
+        inner.core.close(peer, Some(driver.link_mut()));
         let handshaken = task.as_ref().is_some_and(|t| t.handshaken);
         if task.is_some_and(|t| t.remove_on_close) {
-            inner.machine.remove_peer(peer);
+            inner.core.remove_peer(peer);
         }
         // `close` may be waiting for this driver to report "flushed", which it never will
         // now: wake it to look again, or it waits out its whole linger for nothing.
         let waiters = std::mem::take(&mut inner.state_wakers);
-        (inner.machine.socket_type(), waiters, handshaken)
+        (inner.core.socket_type(), waiters, handshaken)
     });
     state_waiters.into_iter().for_each(Waker::wake);
     match &ended {
@@ -185,7 +192,7 @@ pub(crate) fn spawn_connector(
 ) {
     let guard = shared.task_started();
     let shared = Arc::clone(shared);
-    spawn(&*shared.runtime.clone(), guard, async move {
+    spawn(&*shared.runtime.clone(), async move {
         let mut delay = backoff.initial;
         loop {
             let attempt = or(
@@ -215,15 +222,16 @@ pub(crate) fn spawn_connector(
                         if inner.closed || inner.endpoints.get(&id).is_none_or(|task| task.stop) {
                             return None;
                         }
-                        inner.machine.open(peer, shared.runtime.now());
+                        let link = inner.core.open(peer, shared.runtime.now())?;
                         inner.peers.insert(peer, PeerTask::default());
-                        Some(())
+                        Some(link)
                     });
-                    if registered.is_none() {
+                    let Some(link) = registered else {
                         break;
-                    }
-                    let outcome =
-                        run_connection(&shared, peer, stream, Some(Stream::poll_readable)).await;
+                    };
+                    let probe = Some(Stream::poll_readable as ReadProbe<Stream>);
+                    let mut driver = Driver::new(Arc::clone(&shared), peer, link, stream, probe);
+                    let outcome = run_connection(&shared, &mut driver).await;
                     if let Ended::Stopped = outcome.ended {
                         break;
                     }
@@ -253,7 +261,8 @@ pub(crate) fn spawn_connector(
         }
         shared.with(|inner| {
             inner.endpoints.remove(&id);
-            inner.machine.remove_peer(peer);
+            inner.core.remove_peer(peer);
         });
+        drop(guard);
     });
 }

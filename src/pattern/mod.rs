@@ -18,6 +18,7 @@
 //! [`Pattern::on_input`] returns the input when a peer's queue is full, and the socket stops
 //! reading from that peer until the application catches up.
 
+mod core;
 mod pair;
 mod pipeline;
 mod pipes;
@@ -38,7 +39,8 @@ use crate::Msg;
 use crate::proto::{PeerInfo, SocketType};
 use pipes::Pipes;
 
-pub use socket::{DEFAULT_TRANSMIT_BUFFER, PeerError, Socket, SocketEvent, SocketOptions};
+pub use core::{DEFAULT_TRANSMIT_BUFFER, Link, PeerError, SocketCore, SocketEvent, SocketOptions};
+pub use socket::Socket;
 
 /// Identifies one peer (one double queue) of a socket. Never reused within a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,0 +1,499 @@
+//! [`SocketCore`]: one socket's pattern and the registry of its peers, without their
+//! connections; and [`Link`]: one peer's connection with the input held back for it.
+//!
+//! The two are apart so that each connection can be driven on its own: an adapter that
+//! shares the core between tasks behind a lock decodes, encodes and keeps time for a
+//! connection outside that lock, and takes the lock only to hand decoded input to the
+//! pattern ([`SocketCore::deliver`]) or to take the peer's queued output
+//! ([`SocketCore::take_outputs`]). [`Socket`](super::Socket) composes them into one sans-IO
+//! machine, for `sim`, the fuzzers and adapters that drive a whole socket from one loop:
+//! both use these same functions, so every rule lives here once.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use super::{
+    AttachError, InputError, LimitError, Pattern, PatternOptions, PeerId, PeerInput, PeerOutput,
+    QueueStats, RecvError, SendError,
+};
+use crate::Msg;
+use crate::proto::{Config, Connection, ConnectionError, Event, PeerInfo, Role, SocketType};
+
+/// Default octets a connection may have waiting for its transport before the socket stops
+/// moving messages into it; the rest wait in the peer's queue, where the HWM counts them.
+pub const DEFAULT_TRANSMIT_BUFFER: usize = 256 * 1024;
+
+/// Everything a [`SocketCore`] (and so a [`Socket`](super::Socket)) is configured with.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SocketOptions {
+    /// Per-connection settings; its `socket_type` is the socket's type.
+    pub connection: Config,
+    /// Pattern settings (HWMs, REQ/ROUTER/XPUB switches).
+    pub pattern: PatternOptions,
+    /// Queue messages only for peers with a completed handshake (libzmq's ZMQ_IMMEDIATE).
+    /// Off by default: a peer we connect to has a queue from the start, which survives
+    /// reconnects.
+    pub immediate: bool,
+    /// Octets a connection may hold for its transport (see [`DEFAULT_TRANSMIT_BUFFER`]).
+    pub transmit_buffer: usize,
+}
+
+impl SocketOptions {
+    /// Defaults for a socket of `socket_type`.
+    pub fn new(socket_type: SocketType) -> Self {
+        Self {
+            connection: Config::new(socket_type),
+            pattern: PatternOptions::default(),
+            immediate: false,
+            transmit_buffer: DEFAULT_TRANSMIT_BUFFER,
+        }
+    }
+}
+
+/// Something an adapter has to act on, drained with [`SocketCore::poll_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketEvent {
+    /// A connection completed its handshake.
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// What it announced.
+        info: PeerInfo,
+    },
+    /// The peer's driver has work: octets to transmit, or input held back by a full queue
+    /// that [`SocketCore::deliver`] (after no new octets) can now deliver.
+    Wake(PeerId),
+    /// A [`SocketCore::send`] that returned `WouldBlock` may now succeed.
+    Writable,
+    /// A [`SocketCore::recv`] that returned nothing may now return a message.
+    Readable,
+    /// A peer subscribed or cancelled a subscription (PUB and XPUB), so
+    /// [`Pattern::subscribed_peers`] may have changed.
+    SubscriptionsChanged(PeerId),
+}
+
+/// Why a peer's connection must be closed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The peer broke the protocol, failed the handshake or timed out.
+    #[error(transparent)]
+    Protocol(#[from] ConnectionError),
+    /// The pattern did not accept the peer (second PAIR peer, duplicate ROUTER identity).
+    #[error(transparent)]
+    Refused(#[from] AttachError),
+    /// The peer broke a pattern limit (its subscriptions took too much memory).
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// There is no such peer, or it has no open connection.
+    #[error("no open connection for this peer")]
+    NotConnected,
+}
+
+/// One peer's connection, and the input its queue could not take yet.
+///
+/// Owned by whoever drives the connection (an io task, or [`Socket`](super::Socket)):
+/// decoding, encoding and timers happen here without the [`SocketCore`].
+#[derive(Debug)]
+pub struct Link {
+    conn: Connection,
+    /// Input the pattern refused because the peer's queue was full, to offer again.
+    held: Option<PeerInput>,
+}
+
+impl Link {
+    /// The connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Octets from the transport, decoded into events that [`SocketCore::deliver`] hands
+    /// to the pattern. Events decoded before an error stay to be delivered.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) -> Result<(), ConnectionError> {
+        self.conn.handle_input(data, now)
+    }
+
+    /// Whether the driver should read more: everything read so far was delivered.
+    pub fn wants_input(&self) -> bool {
+        self.held.is_none() && !self.conn.is_closed() && !self.conn.has_events()
+    }
+
+    /// Encodes what [`SocketCore::take_outputs`] handed out for this peer. Errors mean the
+    /// connection has just failed; they surface on its next input or timeout, and these
+    /// outputs are lost with it.
+    pub fn send_outputs(&mut self, outputs: impl IntoIterator<Item = PeerOutput>) {
+        for output in outputs {
+            let _ = match output {
+                PeerOutput::Message(msg) => self.conn.send(&msg),
+                PeerOutput::Subscribe(prefix) => self.conn.subscribe(&prefix),
+                PeerOutput::Cancel(prefix) => self.conn.cancel(&prefix),
+            };
+        }
+    }
+
+    /// The next octets for the transport.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.conn.poll_transmit()
+    }
+
+    /// Octets encoded and not yet taken by [`Link::poll_transmit`].
+    pub fn pending_transmit(&self) -> usize {
+        self.conn.pending_transmit()
+    }
+
+    /// When [`Link::handle_timeout`] is next due.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    /// Runs the connection's due timers (heartbeats, handshake timeout).
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        self.conn.handle_timeout(now)
+    }
+}
+
+/// What the core knows of a peer.
+#[derive(Debug)]
+struct PeerEntry {
+    /// Created by `add_peer`: the queue outlives its connections.
+    persistent: bool,
+    /// A connection exists (its [`Link`] is with a driver).
+    open: bool,
+    /// That connection completed its handshake.
+    ready: bool,
+}
+
+/// A socket's pattern and peers, without their connections: the state every connection of
+/// the socket shares.
+///
+/// Apart from the [`Link`]s so that each connection can be driven on its own: an adapter
+/// that shares the core between tasks behind a lock decodes, encodes and keeps time for a
+/// connection outside that lock, and takes it only to hand decoded input to the pattern
+/// ([`SocketCore::deliver`]) or to take the peer's queued output
+/// ([`SocketCore::take_outputs`]). [`Socket`](super::Socket) composes a core with its links
+/// into one sans-IO machine; both go through these same functions, so every rule lives
+/// here once. The contract written on [`Socket`](super::Socket) holds for both.
+#[derive(Debug)]
+pub struct SocketCore {
+    options: SocketOptions,
+    pattern: Pattern,
+    peers: BTreeMap<PeerId, PeerEntry>,
+    next_peer: u64,
+    events: VecDeque<SocketEvent>,
+    send_blocked: bool,
+    recv_waiting: bool,
+}
+
+impl SocketCore {
+    /// A socket with no peers.
+    pub fn new(options: SocketOptions) -> Self {
+        Self {
+            pattern: Pattern::new(options.connection.socket_type, &options.pattern),
+            options,
+            peers: BTreeMap::new(),
+            next_peer: 1,
+            events: VecDeque::new(),
+            send_blocked: false,
+            recv_waiting: false,
+        }
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.pattern.socket_type()
+    }
+
+    /// The options the socket was built with.
+    pub fn options(&self) -> &SocketOptions {
+        &self.options
+    }
+
+    /// A peer we will connect to: its queue exists now (unless `immediate`), accepts
+    /// messages as the pattern allows, and survives every reconnect until
+    /// [`SocketCore::remove_peer`].
+    pub fn add_peer(&mut self) -> Result<PeerId, AttachError> {
+        let peer = self.new_id();
+        if !self.options.immediate {
+            self.pattern.attach(peer)?;
+            self.note_writable();
+        }
+        self.peers.insert(
+            peer,
+            PeerEntry {
+                persistent: true,
+                open: false,
+                ready: false,
+            },
+        );
+        Ok(peer)
+    }
+
+    /// The transport to a peer from [`SocketCore::add_peer`] is up: a ZMTP connection
+    /// starts (as client), replacing any earlier one. `None` for an unknown peer.
+    pub fn open(&mut self, peer: PeerId, now: Instant) -> Option<Link> {
+        let entry = self.peers.get_mut(&peer)?;
+        entry.open = true;
+        entry.ready = false;
+        self.events.push_back(SocketEvent::Wake(peer));
+        Some(self.link(Role::Client, now))
+    }
+
+    /// A peer connected to one of our endpoints: a new peer with a connection (as server).
+    /// Its queue is created when the handshake completes and goes away with the connection.
+    pub fn accept(&mut self, now: Instant) -> (PeerId, Link) {
+        let peer = self.new_id();
+        self.peers.insert(
+            peer,
+            PeerEntry {
+                persistent: false,
+                open: true,
+                ready: false,
+            },
+        );
+        self.events.push_back(SocketEvent::Wake(peer));
+        (peer, self.link(Role::Server, now))
+    }
+
+    fn link(&self, role: Role, now: Instant) -> Link {
+        Link {
+            conn: Connection::new(self.options.connection.clone(), role, now),
+            held: None,
+        }
+    }
+
+    /// The peer's transport closed (or was closed after an error), and with it `link`: what
+    /// the connection decoded before is delivered (see [`Pattern::accept_final_input`]),
+    /// then an accepted peer goes away, a connected one keeps its queue.
+    pub fn close(&mut self, peer: PeerId, link: Option<&mut Link>) {
+        if !self.peers.contains_key(&peer) {
+            return;
+        }
+        // Which messages a peer gets must not depend on how the transport chunked the
+        // stream before an error or end of stream.
+        if let Some(link) = link {
+            self.pattern.accept_final_input(peer);
+            let _ = self.deliver(peer, link);
+        }
+        let entry = self.peers.get_mut(&peer).expect("checked above");
+        entry.open = false;
+        entry.ready = false;
+        if entry.persistent && !self.options.immediate {
+            self.pattern.disconnected(peer);
+        } else {
+            let persistent = entry.persistent;
+            self.pattern.detach(peer);
+            if !persistent {
+                self.peers.remove(&peer);
+            }
+        }
+        self.after_pattern_change();
+    }
+
+    /// Removes a peer and its queue (disconnect or unbind).
+    pub fn remove_peer(&mut self, peer: PeerId) {
+        if self.peers.remove(&peer).is_some() {
+            self.pattern.detach(peer);
+            self.after_pattern_change();
+        }
+    }
+
+    /// Moves what `link`'s connection decoded into the pattern, until the peer's queue
+    /// refuses more (the rest is held in the link and offered again by the next call, once
+    /// a [`SocketEvent::Wake`] says there is room). An error means the connection must
+    /// close: the pattern refused the peer or it broke a limit.
+    pub fn deliver(&mut self, peer: PeerId, link: &mut Link) -> Result<(), PeerError> {
+        let Self {
+            pattern,
+            peers,
+            events,
+            ..
+        } = self;
+        let entry = peers.get_mut(&peer).ok_or(PeerError::NotConnected)?;
+        let mut delivered = false;
+        let mut connected = false;
+        let result = loop {
+            let input = match link.held.take() {
+                Some(input) => input,
+                None => match link.conn.poll_event() {
+                    None => break Ok(()),
+                    Some(Event::Ready(info)) => {
+                        if let Err(err) = pattern.connected(peer, &info) {
+                            break Err(err.into());
+                        }
+                        entry.ready = true;
+                        events.push_back(SocketEvent::Connected { peer, info });
+                        connected = true;
+                        continue;
+                    }
+                    Some(Event::Message(msg)) => PeerInput::Message(msg),
+                    Some(Event::Subscribe(prefix)) => PeerInput::Subscribe(prefix),
+                    Some(Event::Cancel(prefix)) => PeerInput::Cancel(prefix),
+                },
+            };
+            let subscription = matches!(input, PeerInput::Subscribe(_) | PeerInput::Cancel(_));
+            match pattern.on_input(peer, input) {
+                Ok(()) => {
+                    // XPUB hands subscriptions to the application too.
+                    delivered = true;
+                    if subscription {
+                        events.push_back(SocketEvent::SubscriptionsChanged(peer));
+                    }
+                }
+                Err(InputError::Full(input)) => {
+                    link.held = Some(input);
+                    break Ok(());
+                }
+                Err(InputError::Refused(limit)) => break Err(PeerError::Limit(limit)),
+            }
+        };
+        if delivered && self.recv_waiting {
+            self.recv_waiting = false;
+            self.events.push_back(SocketEvent::Readable);
+        }
+        if connected {
+            self.note_writable(); // a new peer may take what could not be sent
+        }
+        self.after_pattern_change();
+        result
+    }
+
+    /// Takes what is queued for `peer` into `out`, as much as `link`'s connection has room
+    /// for (see [`SocketOptions::transmit_buffer`]); nothing before its handshake. The
+    /// caller encodes it with [`Link::send_outputs`], outside any lock it holds the core in.
+    pub fn take_outputs(&mut self, peer: PeerId, link: &Link, out: &mut Vec<PeerOutput>) {
+        if !link.conn.is_ready() {
+            return;
+        }
+        let mut room = self
+            .options
+            .transmit_buffer
+            .saturating_sub(link.conn.pending_transmit());
+        let mut moved = false;
+        while room > 0 {
+            let Some(output) = self.pattern.pop_output(peer) else {
+                break;
+            };
+            let octets = match &output {
+                PeerOutput::Message(msg) => {
+                    moved = true;
+                    msg.byte_len() + msg.len()
+                }
+                PeerOutput::Subscribe(prefix) | PeerOutput::Cancel(prefix) => prefix.len() + 1,
+            };
+            room = room.saturating_sub(octets);
+            out.push(output);
+        }
+        if moved && self.below_low_water(peer) {
+            self.note_writable();
+        }
+    }
+
+    /// The application sends a message. [`SendError::WouldBlock`] hands it back; retry
+    /// after [`SocketEvent::Writable`].
+    pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
+        let result = self.pattern.send(msg);
+        self.send_blocked = matches!(result, Err(SendError::WouldBlock(_)));
+        self.after_pattern_change();
+        result
+    }
+
+    /// The application takes a message; `Ok(None)` until one arrives
+    /// ([`SocketEvent::Readable`] says when to try again).
+    pub fn recv(&mut self) -> Result<Option<Msg>, RecvError> {
+        let result = self.pattern.recv();
+        self.recv_waiting = matches!(result, Ok(None));
+        self.after_pattern_change();
+        result
+    }
+
+    /// SUB/XSUB: subscribes to a prefix on every current and future peer.
+    pub fn subscribe(&mut self, prefix: &[u8]) -> Result<(), SendError> {
+        let result = self.pattern.subscribe(prefix);
+        self.after_pattern_change();
+        result
+    }
+
+    /// SUB/XSUB: drops one subscription.
+    pub fn unsubscribe(&mut self, prefix: &[u8]) -> Result<(), SendError> {
+        let result = self.pattern.unsubscribe(prefix);
+        self.after_pattern_change();
+        result
+    }
+
+    /// Whether a peer's outgoing queue has filled to half its HWM, gathered a write batch or
+    /// dropped messages since the last call: see [`Pattern::take_send_pressure`].
+    #[must_use]
+    pub fn take_send_pressure(&mut self) -> bool {
+        self.pattern.take_send_pressure()
+    }
+
+    /// The next event for the adapter.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SocketEvent> {
+        self.events.pop_front()
+    }
+
+    /// All peers (with or without a connection), in no particular order.
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers.keys().copied()
+    }
+
+    /// Whether the peer exists and has a connection.
+    pub fn is_open(&self, peer: PeerId) -> bool {
+        self.peers.get(&peer).is_some_and(|entry| entry.open)
+    }
+
+    /// Whether the peer's connection has completed its handshake.
+    pub fn is_ready(&self, peer: PeerId) -> bool {
+        self.peers.get(&peer).is_some_and(|entry| entry.ready)
+    }
+
+    /// Queue sizes of `peer`.
+    pub fn stats(&self, peer: PeerId) -> Option<QueueStats> {
+        self.pattern.stats(peer)
+    }
+
+    /// The pattern, for inspection (queue sizes, peers).
+    pub fn pattern(&self) -> &Pattern {
+        &self.pattern
+    }
+
+    fn new_id(&mut self) -> PeerId {
+        let peer = PeerId(self.next_peer);
+        self.next_peer += 1;
+        peer
+    }
+
+    /// Turns the pattern's wake-ups into events.
+    fn after_pattern_change(&mut self) {
+        while let Some(peer) = self.pattern.poll_wake() {
+            self.events.push_back(SocketEvent::Wake(peer));
+        }
+    }
+
+    /// Whether the peer's queue has drained to half its high-water mark. A blocked sender is
+    /// resumed only then (libzmq's low-water mark), so it refills the queue in a burst
+    /// instead of waking once per message.
+    fn below_low_water(&self, peer: PeerId) -> bool {
+        let hwm = self.options.pattern.send_hwm;
+        hwm == 0
+            || self
+                .pattern
+                .stats(peer)
+                .is_none_or(|s| s.outbound_msgs <= hwm / 2)
+    }
+
+    fn note_writable(&mut self) {
+        if self.send_blocked {
+            self.send_blocked = false;
+            self.events.push_back(SocketEvent::Writable);
+        }
+    }
+}
