@@ -66,3 +66,40 @@ fn tasks_timers_and_time_come_from_the_runtime() {
     assert!(spy.clock_reads.load(SeqCst) > 0, "{spy:?}");
     assert_eq!(zmq_sansio::io::live_tasks(), before, "every task ended");
 }
+
+/// `IoThreads` runs tasks on threads of its own and gives each new task to the thread with
+/// the fewest: four long-lived tasks on two threads, two each.
+#[test]
+fn io_threads_spread_tasks_over_their_threads() {
+    use zmq_sansio::io::IoThreads;
+    let io = IoThreads::new(2);
+    assert_eq!(io.threads(), 2);
+    let (names, arrived) = smol::channel::unbounded::<String>();
+    let (release, released) = smol::channel::bounded::<()>(1);
+    for _ in 0..4 {
+        let (names, released) = (names.clone(), released.clone());
+        io.spawn(Box::pin(async move {
+            let name = std::thread::current().name().unwrap_or("?").to_owned();
+            names.send(name).await.unwrap();
+            let _ = released.recv().await; // stays alive (and counted) until released
+        }));
+    }
+    let mut seen: Vec<String> = smol::block_on(async {
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            seen.push(arrived.recv().await.unwrap());
+        }
+        seen
+    });
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "zmq-sansio-io-0",
+            "zmq-sansio-io-0",
+            "zmq-sansio-io-1",
+            "zmq-sansio-io-1"
+        ]
+    );
+    release.close();
+}

@@ -24,6 +24,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use super::runtime::Timer;
 use super::shared::Shared;
 use crate::pattern::{Link, PeerError, PeerId, PeerOutput};
+use crate::proto::ConnectionError;
 
 /// Octets read per call: large enough to decode many frames per lock.
 const READ_BUFFER: usize = 64 * 1024;
@@ -296,6 +297,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         let read_waker = Waker::from(Arc::clone(&self.readable));
         let mut read_cx = Context::from_waker(&read_waker);
+        // The body of a large frame is read straight into the buffer that becomes the
+        // message; everything else through the thread's read buffer into the slab.
+        let Self { link, stream, .. } = self;
+        if let Some(room) = link.receive_in_place() {
+            let len = room.len();
+            return match Pin::new(stream).poll_read(&mut read_cx, room) {
+                Poll::Ready(Ok(0)) => Err(Ended::PeerClosed),
+                Poll::Ready(Ok(n)) => {
+                    self.after_read(n < len, &mut read_cx);
+                    let now = self.shared.runtime.now();
+                    let decoded = self.link.handle_received(n, now);
+                    self.deliver(decoded, now);
+                    Ok(true)
+                }
+                Poll::Ready(Err(err)) => Err(Ended::Io(err)),
+                Poll::Pending => Ok(false),
+            };
+        }
         READ_BUF.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => self.read_into(&mut read_cx, &mut buf),
             // Only if a stream's own `poll_read` drives another connection on this thread.
@@ -307,27 +326,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(0)) => Err(Ended::PeerClosed),
             Poll::Ready(Ok(n)) => {
-                if n < buf.len()
-                    && let Some(probe) = self.probe
-                {
-                    self.await_readable(probe, cx);
-                } else {
-                    self.readable.ready.store(true, Ordering::SeqCst); // there may be more
-                }
+                self.after_read(n < buf.len(), cx);
                 let now = self.shared.runtime.now();
                 let decoded = self.link.handle_input(&buf[..n], now);
-                // What was decoded before an error in the same octets is delivered first.
-                let (peer, link) = (self.peer, &mut self.link);
-                let delivered = self.shared.with(|inner| inner.core.deliver(peer, link));
-                match (decoded, delivered) {
-                    (Err(err), _) => self.fail_with(err, now),
-                    (Ok(()), Err(err)) => self.fail_with(err, now),
-                    (Ok(()), Ok(())) => {}
-                }
+                self.deliver(decoded, now);
                 Ok(true)
             }
             Poll::Ready(Err(err)) => Err(Ended::Io(err)),
             Poll::Pending => Ok(false), // `readable` is woken when data arrives
+        }
+    }
+
+    /// After a read: whether to read again at once, or (after a short read, for streams
+    /// that can tell) to wait for the reactor.
+    fn after_read(&mut self, short: bool, cx: &mut Context<'_>) {
+        match self.probe {
+            Some(probe) if short => self.await_readable(probe, cx),
+            _ => self.readable.ready.store(true, Ordering::SeqCst), // there may be more
+        }
+    }
+
+    /// Hands what the connection decoded to the pattern, under the socket's lock; what was
+    /// decoded before an error in the same octets is delivered first.
+    fn deliver(&mut self, decoded: Result<(), ConnectionError>, now: Instant) {
+        let (peer, link) = (self.peer, &mut self.link);
+        let delivered = self.shared.with(|inner| inner.core.deliver(peer, link));
+        match (decoded, delivered) {
+            (Err(err), _) => self.fail_with(err, now),
+            (Ok(()), Err(err)) => self.fail_with(err, now),
+            (Ok(()), Ok(())) => {}
         }
     }
 

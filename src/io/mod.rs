@@ -71,7 +71,9 @@ pub use crate::endpoint::{Endpoint, Host};
 pub use options::{
     DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder,
 };
-pub use runtime::{ExecutorRuntime, LocalRuntime, Runtime, SmolRuntime, SpawnRuntime, Task, Timer};
+pub use runtime::{
+    ExecutorRuntime, IoThreads, LocalRuntime, Runtime, SmolRuntime, SpawnRuntime, Task, Timer,
+};
 pub use shared::live_tasks;
 pub use socket::Socket;
 

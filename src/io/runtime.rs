@@ -6,7 +6,8 @@
 //! the application chooses where its IO runs: smol's global executor ([`SmolRuntime`], the
 //! default), an executor it owns ([`ExecutorRuntime`], [`LocalRuntime`] for one thread
 //! with no cross-thread wake-ups), any `futures` executor such as
-//! `futures::executor::ThreadPool` ([`SpawnRuntime`]), or its own (tokio's: see the
+//! `futures::executor::ThreadPool` ([`SpawnRuntime`]), IO threads of the library's own that
+//! spread connections over several cores ([`IoThreads`]), or its own (tokio's: see the
 //! `tokio_runtime` example). Readiness of sockets always comes from async-io's reactor,
 //! which works under every executor.
 //!
@@ -196,6 +197,115 @@ where
         if let Err(err) = self.0.spawn_obj(futures_task::FutureObj::new(task)) {
             log::warn!("SpawnRuntime: the executor refused a socket task: {err}");
         }
+    }
+}
+
+/// IO threads of the library's own (libzmq's `io_threads`, omq.rs's IO lanes): each thread
+/// runs an executor, and every task goes to the thread running the fewest, so the
+/// connections of busy sockets spread over the threads and decode, encode and write in
+/// parallel. Give sockets that should share the threads the same `IoThreads`.
+///
+/// ```
+/// use zmq_sansio::io::{IoThreads, Socket};
+/// use zmq_sansio::proto::SocketType;
+///
+/// let io = IoThreads::new(2);
+/// let pull = Socket::builder(SocketType::Pull).runtime(io.clone()).build()?;
+/// let push = Socket::builder(SocketType::Push).runtime(io).build()?;
+/// push.connect(&pull.bind("tcp://127.0.0.1:*")?)?;
+/// // The application may run anywhere: here, a plain thread.
+/// let msg = async_io::block_on(async {
+///     push.send("over two IO threads").await?;
+///     pull.recv().await
+/// })?;
+/// assert_eq!(msg.frames()[0], "over two IO threads");
+/// # Ok::<(), zmq_sansio::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct IoThreads {
+    lanes: Vec<Lane>,
+    /// Closed when the threads are no longer wanted: each returns once its executor has
+    /// seen it.
+    stop: smol::channel::Sender<()>,
+}
+
+/// One IO thread: its executor and how many tasks it runs.
+#[derive(Debug)]
+struct Lane {
+    executor: Arc<smol::Executor<'static>>,
+    load: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl IoThreads {
+    /// Starts `threads` IO threads (at least one). They end when the last socket using
+    /// them, and every other holder of the returned handle, is gone.
+    pub fn new(threads: usize) -> Arc<Self> {
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let lanes = (0..threads.max(1))
+            .map(|index| {
+                let executor = Arc::new(smol::Executor::new());
+                let (runner, stopped) = (Arc::clone(&executor), stopped.clone());
+                std::thread::Builder::new()
+                    .name(format!("zmq-sansio-io-{index}"))
+                    .spawn(move || {
+                        let _ = async_io::block_on(runner.run(stopped.recv()));
+                    })
+                    .expect("an IO thread could not be started");
+                Lane {
+                    executor,
+                    load: Arc::default(),
+                }
+            })
+            .collect();
+        Arc::new(Self { lanes, stop })
+    }
+
+    /// How many IO threads there are.
+    pub fn threads(&self) -> usize {
+        self.lanes.len()
+    }
+}
+
+impl Drop for IoThreads {
+    fn drop(&mut self) {
+        self.stop.close();
+    }
+}
+
+impl Runtime for IoThreads {
+    fn spawn(&self, task: Task) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let lane = self
+            .lanes
+            .iter()
+            .min_by_key(|lane| lane.load.load(Relaxed))
+            .expect("at least one IO thread");
+        lane.load.fetch_add(1, Relaxed);
+        let task = Counted {
+            task,
+            load: Arc::clone(&lane.load),
+        };
+        lane.executor.spawn(task).detach();
+    }
+}
+
+/// A task that counts itself on its IO thread while it lives.
+struct Counted {
+    task: Task,
+    load: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Future for Counted {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.task.as_mut().poll(cx)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.load.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -118,6 +118,17 @@ impl Link {
         self.conn.handle_input(data, now)
     }
 
+    /// Room to read the next octets into directly while a large body arrives (see
+    /// [`Connection::receive_in_place`]); then [`Link::handle_received`].
+    pub fn receive_in_place(&mut self) -> Option<&mut [u8]> {
+        self.conn.receive_in_place()
+    }
+
+    /// `n` octets were read into the room [`Link::receive_in_place`] lent.
+    pub fn handle_received(&mut self, n: usize, now: Instant) -> Result<(), ConnectionError> {
+        self.conn.handle_received(n, now)
+    }
+
     /// Whether the driver should read more: everything read so far was delivered.
     pub fn wants_input(&self) -> bool {
         self.held.is_none() && !self.conn.is_closed() && !self.conn.has_events()

@@ -132,6 +132,28 @@ impl Socket {
         delivered
     }
 
+    /// Room to read the peer's next octets into directly while a large body arrives (it
+    /// becomes the message's frame with no copy); fill a prefix, then
+    /// [`Socket::handle_received`]. `None`: use [`Socket::handle_input`].
+    pub fn receive_in_place(&mut self, peer: PeerId) -> Option<&mut [u8]> {
+        self.links.get_mut(&peer)?.receive_in_place()
+    }
+
+    /// `n` octets were read into the room [`Socket::receive_in_place`] lent: the same as
+    /// [`Socket::handle_input`] with them.
+    pub fn handle_received(
+        &mut self,
+        peer: PeerId,
+        n: usize,
+        now: Instant,
+    ) -> Result<(), PeerError> {
+        let link = self.links.get_mut(&peer).ok_or(PeerError::NotConnected)?;
+        let decoded = link.handle_received(n, now);
+        let delivered = self.core.deliver(peer, link);
+        decoded?;
+        delivered
+    }
+
     /// Whether the peer's driver should read more: everything read so far was delivered.
     pub fn wants_input(&self, peer: PeerId) -> bool {
         self.links.get(&peer).is_some_and(Link::wants_input)

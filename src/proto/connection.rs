@@ -15,7 +15,7 @@ use super::mechanism::{
     FrameCipher, HandshakeOutput, Mechanism, MechanismError, NullMechanism, Progress,
 };
 use super::metadata::Metadata;
-use super::recv_buffer::RecvBuffer;
+use super::recv_buffer::{IN_PLACE_BODY, RecvBuffer};
 use super::socket_type::SocketType;
 use super::timers::{Expired, Timers};
 use crate::Msg;
@@ -226,6 +226,8 @@ pub struct Connection {
     events: VecDeque<Event>,
     /// Frames of a message whose last frame has not arrived yet.
     partial: Msg,
+    /// The kind of the frame whose body is being read in place.
+    in_place_kind: Option<FrameKind>,
     partial_cost: u64,
     timers: Timers,
     /// The peer's greeting has arrived, so commands (such as ERROR) may be sent.
@@ -257,6 +259,7 @@ impl Connection {
             tx,
             events: VecDeque::new(),
             partial: Msg::new(),
+            in_place_kind: None,
             partial_cost: 0,
             greeted: false,
         }
@@ -272,6 +275,33 @@ impl Connection {
             self.timers.on_traffic();
         }
         self.process_input(data, now).map_err(|err| self.fail(err))
+    }
+
+    /// Room to read the peer's next octets into directly, while the body of a large frame
+    /// (32 KiB or more) is arriving: it becomes the message's frame as it is, with no copy.
+    /// Fill a prefix of it, then call [`handle_received`](Self::handle_received). `None`
+    /// otherwise: pass octets to [`handle_input`](Self::handle_input) as usual. Either way
+    /// of giving input may follow the other at any point.
+    pub fn receive_in_place(&mut self) -> Option<&mut [u8]> {
+        if self.is_closed() {
+            return None;
+        }
+        self.rx.body_room().filter(|room| !room.is_empty())
+    }
+
+    /// `n` octets were read into the start of the buffer [`receive_in_place`] lent: the same
+    /// as [`handle_input`](Self::handle_input) with those octets.
+    ///
+    /// [`receive_in_place`]: Self::receive_in_place
+    pub fn handle_received(&mut self, n: usize, now: Instant) -> Result<(), ConnectionError> {
+        if let State::Closed(err) = &self.state {
+            return Err(err.clone());
+        }
+        if n > 0 {
+            self.timers.on_traffic();
+        }
+        self.rx.filled(n);
+        self.decode_frames(now).map_err(|err| self.fail(err))
     }
 
     /// Call when [`poll_timeout`](Self::poll_timeout)'s deadline has passed (calling early
@@ -424,17 +454,47 @@ impl Connection {
                 None => return Ok(()),
             }
         }
-        let frame_size = self
-            .decoder
-            .pending_size()
-            .map(|size| usize::try_from(size).unwrap_or(usize::MAX));
-        self.rx.extend(data, frame_size);
         loop {
-            let limit = self.frame_limit();
-            let Some(frame) = self.decoder.decode(self.rx.buf(), limit)? else {
+            let frame_size = self
+                .decoder
+                .pending_size()
+                .map(|size| usize::try_from(size).unwrap_or(usize::MAX));
+            // Octets past the end of a body read in place are the next frames: they go to
+            // the slab once the body is taken.
+            data = self.rx.extend(data, frame_size);
+            self.decode_frames(now)?;
+            if data.is_empty() {
                 return Ok(());
-            };
-            self.on_frame(frame, now)?;
+            }
+        }
+    }
+
+    /// Decodes every complete frame received; a large body is read in place from its
+    /// header on (see [`Connection::receive_in_place`]).
+    fn decode_frames(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        loop {
+            if self.rx.in_body() {
+                let Some(body) = self.rx.take_body() else {
+                    return Ok(());
+                };
+                let kind = self.in_place_kind.take().expect("set with the body");
+                self.on_frame(Frame { kind, body }, now)?;
+                continue;
+            }
+            let limit = self.frame_limit();
+            if let Some(frame) = self.decoder.decode(self.rx.buf(), limit)? {
+                self.on_frame(frame, now)?;
+                continue;
+            }
+            match self.decoder.pending_size() {
+                Some(size) if size >= IN_PLACE_BODY as u64 => {
+                    let header = self.decoder.take_pending().expect("a frame is pending");
+                    self.in_place_kind = Some(header.kind);
+                    self.rx
+                        .begin_body(usize::try_from(size).unwrap_or(usize::MAX));
+                }
+                _ => return Ok(()),
+            }
         }
     }
 
@@ -653,6 +713,7 @@ impl Connection {
         }
         self.timers.clear();
         self.partial = Msg::new();
+        self.in_place_kind = None;
         self.rx.clear();
         self.state = State::Closed(err.clone());
         err

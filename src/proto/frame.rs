@@ -160,6 +160,12 @@ impl FrameDecoder {
         self.pending.map(|header| header.size)
     }
 
+    /// Forgets the frame whose header was decoded and whose body is still arriving, and
+    /// returns that header: the caller assembles the body itself (reading it in place).
+    pub fn take_pending(&mut self) -> Option<FrameHeader> {
+        self.pending.take()
+    }
+
     /// Takes one frame off the front of `buf`, or returns `Ok(None)` if it is incomplete.
     ///
     /// `max_size` bounds the body: a larger frame is refused from its header alone, before

@@ -7,7 +7,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use zmq_sansio::io::{ExecutorRuntime, LocalRuntime, Runtime, SmolRuntime, SpawnRuntime};
+use zmq_sansio::io::{
+    ExecutorRuntime, IoThreads, LocalRuntime, Runtime, SmolRuntime, SpawnRuntime,
+};
 
 #[path = "../../examples/support/tokio_runtime.rs"]
 mod tokio_runtime;
@@ -48,13 +50,17 @@ enum Driver {
     Local(Rc<smol::LocalExecutor<'static>>),
     /// A multi-threaded tokio runtime runs the sockets and the test.
     Tokio(tokio::runtime::Runtime),
+    /// The library's own IO threads run the sockets; the test blocks on its thread.
+    IoThreads,
 }
 
 impl TestRuntime {
     /// Runs `test` to completion where this runtime's sockets can make progress.
     pub fn block_on<T>(&self, test: impl Future<Output = T>) -> T {
         match &self.driver {
-            Driver::Smol | Driver::ThreadPool | Driver::Executor { .. } => async_io::block_on(test),
+            Driver::Smol | Driver::ThreadPool | Driver::Executor { .. } | Driver::IoThreads => {
+                async_io::block_on(test)
+            }
             Driver::SameThread(executor) => async_io::block_on(executor.run(test)),
             Driver::Local(executor) => async_io::block_on(executor.run(test)),
             Driver::Tokio(runtime) => runtime.block_on(test),
@@ -121,6 +127,11 @@ pub fn all() -> Vec<TestRuntime> {
             name: "LocalExecutor on the test's thread",
             runtime: LocalRuntime::new(&local),
             driver: Driver::Local(local),
+        },
+        TestRuntime {
+            name: "two IO threads",
+            runtime: IoThreads::new(2),
+            driver: Driver::IoThreads,
         },
         TestRuntime {
             name: "tokio",
