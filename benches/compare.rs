@@ -1,15 +1,19 @@
 //! Side by side, in one run and one table: this crate ("ours"), libzmq 4.3.4 (the `zmq`
-//! crate, built from source; one context with one I/O thread) and zmq.rs (the `zeromq` 0.7
-//! crate, on a tokio multi-thread runtime with two worker threads). Each library talks to
-//! itself; every case runs in the same conditions for the three.
+//! crate, built from source), zmq.rs (the `zeromq` 0.7 crate) and omq.rs (the `omq-tokio`
+//! 0.33 crate: a pure-Rust ZeroMQ with a sans-IO core, a tokio backend and IO threads of its
+//! own). Each library talks to itself; every case runs in the same conditions for all.
+//! Ours appears twice: once with the application as tasks on smol's executor, once with it
+//! on plain threads (see "How").
 //!
 //! # What is measured
 //!
 //! 1. PUSH → PULL throughput over TCP on 127.0.0.1 at 16 B, 256 B, 4 KiB, 64 KiB and 1 MiB,
 //!    default high-water marks (1000): messages/s and payload MB/s (10^6 octets).
 //! 2. PUB → SUB throughput at the same sizes, with high-water marks that drop nothing (ours
-//!    and libzmq: 0, i.e. unlimited; zmq.rs has no HWM option: its PUB queues are fixed at
-//!    100,000 messages). Deliveries are counted; losses are reported, not waited for.
+//!    and libzmq: 0, i.e. unlimited; omq.rs: `xpub_nodrop`, its PUB waiting for room under
+//!    the default HWMs, since an HWM of 0 there is a queue of one message; zmq.rs has no HWM
+//!    option: its PUB queues are fixed at 100,000 messages). Deliveries are counted; losses
+//!    are reported, not waited for.
 //! 3. PUB → SUB under default HWMs: the sender blasts as fast as it can; the fraction
 //!    delivered is reported (16 B and 4 KiB).
 //! 4. REQ ↔ REP round-trip latency (16 B and 4 KiB): every round trip is timed on its own;
@@ -22,25 +26,55 @@
 //!    case in 1 MiB writes (a writer thread, a reader reading into a 1 MiB buffer), the
 //!    physical ceiling: the fastest of several runs. The 1 MiB PUSH → PULL rates are also
 //!    shown as a fraction of it.
-//! 8. Memory: a PUB bound on TCP, then 1,000 idle peers attached; the RSS growth per peer,
-//!    and the peak RSS (VmHWM) of that process. The peers are the same for all three
-//!    libraries (raw `std` TCP streams speaking ZMTP 3.0 by hand: greeting, READY as a SUB,
-//!    then silence), so only the PUB side differs; each library runs in its own child
-//!    process (this program re-executed with `--memory-probe`) so their allocations do not
-//!    mix. The main process's peak RSS is printed under the table.
+//! 8. IO threads: two independent PUSH → PULL pairs over TCP, 4 KiB messages, the
+//!    application on plain threads (one sender and one receiver thread per pair), all four
+//!    sockets on one set of IO threads: the aggregate rate with one IO thread, with two,
+//!    and their ratio. Each run measures both, one after the other. Ours:
+//!    `zmq_sansio::io::IoThreads::new(n)` as every socket's runtime, `block_on` on the
+//!    threads; libzmq: a context with `n` I/O threads; omq.rs: a `Context` with `n` IO
+//!    threads and its blocking sockets. zmq.rs has no IO threads of its own, and "ours
+//!    (tasks)" has no plain threads: both show "—".
+//! 9. Memory: a PUB bound on TCP, then 1,000 idle peers attached; the RSS growth per peer,
+//!    and the peak RSS (VmHWM) of that process. The peers are the same for every library
+//!    (raw `std` TCP streams speaking ZMTP 3.0 by hand: greeting, READY as a SUB, then
+//!    silence), so only the PUB side differs; each library runs in its own child process
+//!    (this program re-executed with `--memory-probe`) so their allocations do not mix. An
+//!    idle PUB has no application side, so both columns of ours show one probe. The main
+//!    process's peak RSS is printed under the table.
 //!
 //! # How
 //!
-//! Sender and receiver live in one process, each library on its own runtime: for ours, the
-//! application side runs as tasks on smol's global executor, where the crate's connection
-//! tasks run (with `--ours-on-threads`, on threads of its own under
-//! `futures::executor::block_on` instead, every wake-up then crossing threads); for libzmq,
-//! blocking calls on threads (its I/O thread does the rest); for zmq.rs, tokio tasks (and
-//! the runtime's `block_on`). Each case runs one
-//! warm-up run (a tenth of the count) per library, then several timed runs, interleaved
-//! between the libraries so a passing disturbance hits all three alike; the median is
-//! reported. Every run sets its sockets up on free ports of 127.0.0.1 (or a fresh IPC
-//! path), checks the connection with one untimed message, times, and closes them.
+//! Sender and receiver live in one process, each library on its own runtime:
+//!
+//! - **ours (tasks)**: the application side runs as tasks on smol's global executor, where
+//!   the crate's connection tasks run.
+//! - **ours (threads)**: the application side runs on plain threads of its own under
+//!   `futures::executor::block_on`, as a program that does not use smol would run it (the
+//!   connection tasks still run on smol's executor); every wake-up then crosses threads.
+//! - **libzmq**: blocking calls on threads; one context with one I/O thread does the rest.
+//! - **zmq.rs**: tokio tasks on a multi-thread runtime with two worker threads (and the
+//!   runtime's `block_on`).
+//! - **omq.rs**: `Context::new()` (one IO thread: a tokio `current_thread` runtime on a
+//!   thread of omq.rs's), the application inline on it through `Context::block_on`, its
+//!   sockets made there with `Socket::new` (so their drivers run on that IO thread too) and
+//!   its other side a `tokio::spawn`ed task: how omq.rs's own benchmarks run. Sends clone a
+//!   prepared `Message`, as they do there. On a two-worker tokio runtime like zmq.rs's
+//!   instead (one quick run of omq.rs alone), omq.rs was 5–10 % faster at PUB → SUB 16 B
+//!   and 256 B and 2.6× as fast at PUB → SUB 1 MiB, but 0.5–0.8× as fast at 4 KiB and
+//!   64 KiB, and its round trips took 3–4× as long: its own IO thread is the stronger
+//!   rival on most rows with a goal.
+//!
+//! Ours has two columns rather than two rows per case so that each row keeps one set of
+//! rivals: both columns are compared with the same figures of the others, each gets its own
+//! "÷ best" ratio and verdict, and a goal is met only when both verdicts say yes.
+//!
+//! Each case runs one warm-up run (a tenth of the count) per library, then several timed
+//! runs, interleaved between the libraries so a passing disturbance hits all alike; the
+//! median is reported. Every run sets its sockets up on free ports of 127.0.0.1 (or a
+//! fresh IPC path), checks the connection with one untimed message, times, and closes them.
+//! zmq.rs and omq.rs run from a thread the bench can abandon: if one gives no result within
+//! two minutes its cell shows FAILED (and it gets a fresh runtime); any case still running
+//! after ten minutes ends the whole run with an error (the watchdog).
 //!
 //! PUB/SUB runs make sure subscriptions are in place before timing: the publisher sends
 //! warm-up markers until every subscriber has seen one, then the timed messages (another
@@ -52,26 +86,36 @@
 //!
 //! # Running
 //!
-//! - `cargo bench --bench compare`: the full mode (about eight minutes on two cores).
-//! - `cargo bench --bench compare -- --quick`: the quick mode (about 1.5 minutes), a smoke
+//! - `cargo bench --bench compare`: the full mode (three times the quick mode's counts and
+//!   nine timed runs instead of five: roughly a quarter of an hour on two cores).
+//! - `cargo bench --bench compare -- --quick`: the quick mode (about three minutes), a smoke
 //!   check that never fails on a ratio.
-//! - Arguments not starting with `-` filter: library names (`ours`, `libzmq`, `zmq.rs`)
-//!   keep only those libraries; anything else keeps the cases whose name or label contains
-//!   it (`push-pull`, `pub-sub`, `pub-sub-loss`, `req-rep`, `fan-out`, `ipc`, `loopback`,
-//!   `memory`, or e.g. `4 KiB`). E.g. `cargo bench --bench compare -- --quick req-rep ours`.
+//! - Arguments not starting with `-` filter. Library names keep only those columns: `ours`
+//!   (both of its columns), `ours-tasks`, `ours-threads`, `libzmq`, `zmq.rs`, `omq.rs`.
+//!   Anything else keeps the cases whose name or label contains it (`push-pull`, `pub-sub`,
+//!   `pub-sub-loss`, `req-rep`, `fan-out`, `ipc`, `loopback`, `io-threads`, `memory`, or
+//!   e.g. `4 KiB`). E.g. `cargo bench --bench compare -- --quick req-rep ours-threads omq.rs`.
+//! - `--ours-on-threads`, the switch of old (when ours ran in one place per run), now only
+//!   drops the "ours (tasks)" column.
 //! - Without `--bench` (as under `cargo test --benches`) every count is divided by 1000:
 //!   a smoke test of a few seconds (the memory probe attaches 20 peers instead of 1,000).
 //!
-//! Progress goes to stderr, the table to stdout.
+//! Progress goes to stderr (with the reason for every "—" a library gets), the table to
+//! stdout.
 //!
-//! # Goals (for ours; the last column says whether each is met)
+//! # Goals (for ours; the last two columns say whether each is met by each column of ours)
 //!
-//! - Throughput ≥ 1.2× the better of libzmq and zmq.rs at every size from 16 B to 64 KiB,
-//!   PUSH/PULL and PUB/SUB.
+//! "Best" is the best of libzmq, zmq.rs and omq.rs on that row (the table names it), and
+//! every goal holds for ours with the application on tasks and on plain threads.
+//!
+//! - Throughput ≥ 1.2× the best at every size from 16 B to 64 KiB, PUSH/PULL and PUB/SUB.
 //! - At 1 MiB, PUSH/PULL ≥ 0.9× the loopback limit.
-//! - REQ/REP round trip (median) ≤ 0.8× the better of the two.
+//! - REQ/REP round trip (median) ≤ 0.8× the best.
+//! - Two independent PUSH/PULL pairs on two IO threads ≥ 1.7× their aggregate rate on one
+//!   (on two cores; plain threads only).
 //! - PUB/SUB loses nothing while the HWMs allow it; fan-out scales with bytes, not with the
 //!   number of subscriptions (deliveries/s at 100 subscribers ≥ 0.8× that at 10).
+//! - No regression of the fan-out, IPC and memory rows (judged between runs: no column).
 
 use std::any::Any;
 use std::io::{self, Read, Write};
@@ -100,6 +144,8 @@ const SMOKE_DIVISOR: usize = 1000;
 
 /// Messages moved by the 1 MiB PUSH/PULL case, and so by the loopback measurement.
 const COUNT_1MIB: usize = 600;
+/// Messages per pair in the IO-threads case (quick mode).
+const IO_THREADS_COUNT: usize = 75_000;
 /// The message size of the fan-out cases.
 const FAN_OUT_SIZE: usize = 64;
 
@@ -203,6 +249,9 @@ enum Kind {
     Loopback,
     /// RSS per idle connection and peak RSS, in child processes.
     Memory,
+    /// Two independent PUSH → PULL pairs, the application on plain threads, all sockets on
+    /// one set of IO threads: first one IO thread, then two.
+    IoThreads,
 }
 
 /// One case: what, at which message size, and how much of it per run in quick mode
@@ -233,6 +282,7 @@ impl Case {
             Kind::FanOut(_) => "fan-out",
             Kind::Loopback => "loopback",
             Kind::Memory => "memory",
+            Kind::IoThreads => "io-threads",
         }
     }
 
@@ -247,6 +297,7 @@ impl Case {
             Kind::FanOut(subscribers) => format!("fan-out {size} → {subscribers} SUBs"),
             Kind::Loopback => "loopback limit (std TCP, 1 MiB writes)".to_owned(),
             Kind::Memory => "memory".to_owned(),
+            Kind::IoThreads => format!("2 PUSH→PULL pairs {size}"),
         }
     }
 
@@ -284,6 +335,8 @@ const CASES: &[Case] = &[
     Case::new(Kind::PushPull(Transport::Ipc), 16, 1_200_000),
     Case::new(Kind::PushPull(Transport::Ipc), 4 * KIB, 150_000),
     Case::new(Kind::PushPull(Transport::Ipc), 64 * KIB, 9_000),
+    // Messages per pair and run (each run has one IO thread, then two).
+    Case::new(Kind::IoThreads, 4 * KIB, IO_THREADS_COUNT),
     Case::new(Kind::Memory, 0, 0),
 ];
 
@@ -301,39 +354,54 @@ fn size_label(size: usize) -> String {
 // The libraries.
 // ---------------------------------------------------------------------------------------
 
-/// The libraries, in the order of the table's columns.
-const LIBRARY_NAMES: [&str; 3] = ["ours", "libzmq", "zmq.rs"];
+/// The table's columns: ours twice (the application as tasks on smol's executor, then on
+/// plain threads), then the three other libraries.
+const COLUMNS: [&str; 5] = [
+    "ours (tasks)",
+    "ours (threads)",
+    "libzmq",
+    "zmq.rs",
+    "omq.rs",
+];
+/// The columns of ours, each held to the goals.
+const OURS: [usize; 2] = [0, 1];
+/// The first column of another library: the goals compare ours with the best of the rest.
+const FIRST_RIVAL: usize = 2;
+/// What each column is called on the command line (and in `--memory-probe`).
+const COLUMN_KEYS: [&str; 5] = ["ours-tasks", "ours-threads", "libzmq", "zmq.rs", "omq.rs"];
 
-/// The index in [`LIBRARY_NAMES`] of a name given on the command line.
-fn library_index(name: &str) -> Option<usize> {
+/// The columns a name given on the command line selects (none: not a library name).
+fn columns_named(name: &str) -> &'static [usize] {
     match name.to_lowercase().as_str() {
-        "ours" | "zmq-sansio" | "zmq_sansio" => Some(0),
-        "libzmq" | "zmq" => Some(1),
-        "zmq.rs" | "zmqrs" | "zeromq" => Some(2),
-        _ => None,
+        "ours" | "zmq-sansio" | "zmq_sansio" => &OURS,
+        "ours-tasks" => &[0],
+        "ours-threads" => &[1],
+        "libzmq" | "zmq" => &[2],
+        "zmq.rs" | "zmqrs" | "zeromq" => &[3],
+        "omq.rs" | "omqrs" | "omq" | "omq-tokio" | "omq_tokio" => &[4],
+        _ => &[],
     }
 }
 
-/// Where ours runs its application side: on smol's executor, unless `--ours-on-threads`.
-fn ours_placement() -> ours::Placement {
-    if std::env::args().any(|arg| arg == "--ours-on-threads") {
-        ours::Placement::Threads
-    } else {
-        ours::Placement::Executor
-    }
-}
-
-fn make_library(index: usize) -> Box<dyn Library> {
-    match index {
-        0 => Box::new(ours::Ours(ours_placement())),
-        1 => Box::new(libzmq::Libzmq::new()),
-        _ => Box::new(zmqrs::ZmqRs::new()),
+fn make_library(column: usize) -> Box<dyn Library> {
+    match column {
+        0 => Box::new(ours::Ours(ours::Placement::Executor)),
+        1 => Box::new(ours::Ours(ours::Placement::Threads)),
+        2 => Box::new(libzmq::Libzmq::new()),
+        3 => Box::new(zmqrs::ZmqRs::new()),
+        _ => Box::new(omqrs::OmqRs::new()),
     }
 }
 
 /// One library under test. Every method sets its sockets up, checks the connection with an
 /// untimed message, times its run, and closes the sockets.
 trait Library {
+    /// Why this library cannot run cases of `kind` (the cell then shows "—" and the progress
+    /// log the reason), or `None` when it can.
+    fn lacks(&self, kind: Kind) -> Option<&'static str> {
+        let _ = kind;
+        None
+    }
     /// Time to move `count` messages of `payload` from a PUSH to a PULL bound at `endpoint`
     /// ([`TCP_ANY_PORT`] or an `ipc://` path).
     fn push_pull(&mut self, endpoint: &str, payload: &Bytes, count: usize) -> Duration;
@@ -342,8 +410,24 @@ trait Library {
     fn pub_sub(&mut self, run: &PubSubRun, payload: &Bytes) -> Delivery;
     /// `rounds` REQ ↔ REP round trips over TCP, each timed.
     fn req_rep(&mut self, payload: &Bytes, rounds: usize) -> Vec<Duration>;
+    /// Two independent PUSH → PULL pairs over TCP, all four sockets on `io_threads` IO
+    /// threads, the application on plain threads (a sender and a receiver per pair): the
+    /// time until both receivers have their `count` messages. Only called when
+    /// [`lacks`](Library::lacks) says nothing for [`Kind::IoThreads`].
+    fn io_thread_pairs(&mut self, io_threads: usize, payload: &Bytes, count: usize) -> Duration {
+        let _ = (io_threads, payload, count);
+        unreachable!("lacks(Kind::IoThreads) said why not")
+    }
     /// A PUB bound on loopback TCP and its port; dropping the box closes it.
     fn idle_pub(&mut self) -> (u16, Box<dyn Any>);
+}
+
+/// An endpoint with "any port" spelt 0, as zmq.rs and omq.rs spell it.
+fn port_zero(endpoint: &str) -> String {
+    match endpoint.strip_suffix(":*") {
+        Some(host) => format!("{host}:0"),
+        None => endpoint.to_owned(),
+    }
 }
 
 /// The port of a `tcp://host:port` endpoint.
@@ -363,8 +447,105 @@ struct PubSubRun {
     unlimited_hwm: bool,
 }
 
+/// A job for [`timed_on_threads`]: it runs on a thread of its own and hands its sockets back.
+type Job<T> = Box<dyn FnOnce() -> T + Send>;
+
+/// Runs every job on a thread of its own, all released at once: the time from that start
+/// until the last of `receivers` has returned, and what all jobs returned (receivers first).
+fn timed_on_threads<T: Send + 'static>(
+    receivers: Vec<Job<T>>,
+    senders: Vec<Job<T>>,
+) -> (Duration, Vec<T>) {
+    let start = Arc::new(Barrier::new(receivers.len() + senders.len() + 1));
+    let spawn = |job: Job<T>| {
+        let start = Arc::clone(&start);
+        thread::spawn(move || {
+            start.wait();
+            job()
+        })
+    };
+    let receivers: Vec<_> = receivers.into_iter().map(spawn).collect();
+    let senders: Vec<_> = senders.into_iter().map(spawn).collect();
+    start.wait();
+    let started = Instant::now();
+    let mut results: Vec<T> = receivers
+        .into_iter()
+        .map(|thread| thread.join().unwrap_or_else(|panic| resume_unwind(panic)))
+        .collect();
+    let elapsed = started.elapsed();
+    results.extend(
+        senders
+            .into_iter()
+            .map(|thread| thread.join().unwrap_or_else(|panic| resume_unwind(panic))),
+    );
+    (elapsed, results)
+}
+
+/// What a library running on a tokio runtime does when that runtime stops answering.
+#[derive(Debug)]
+struct Wedged;
+
+/// Runs `job` on a thread of its own and waits at most `limit` for it: a library whose
+/// runtime wedges then fails its run (the thread is abandoned) instead of hanging the
+/// bench. A panic in `job` is passed on.
+fn abandonable<T: Send + 'static>(
+    limit: Duration,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Wedged> {
+    let (done, result) = mpsc::channel();
+    let driver = thread::spawn(move || {
+        let _ = done.send(job());
+    });
+    match result.recv_timeout(limit) {
+        Ok(value) => Ok(value),
+        Err(mpsc::RecvTimeoutError::Disconnected) => match driver.join() {
+            Err(panic) => resume_unwind(panic),
+            Ok(()) => unreachable!("the driver sends before it ends"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(Wedged),
+    }
+}
+
+/// Longest one zmq.rs or omq.rs run may take before its runtime counts as wedged.
+const WEDGED_AFTER: Duration = Duration::from_secs(120);
+
+/// A tokio multi-thread runtime with two workers (one per core of the reference machine),
+/// on which zmq.rs runs its sockets and the application's tasks.
+struct TokioHost {
+    runtime: tokio::runtime::Runtime,
+}
+
+impl TokioHost {
+    fn new() -> Self {
+        Self {
+            runtime: Self::runtime(),
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    }
+
+    /// The runtime's `block_on(fut)`, called from a thread the bench can abandon: a wedged
+    /// runtime fails this run (and is replaced) instead of hanging the bench.
+    fn block_on<T: Send + 'static>(&mut self, fut: impl Future<Output = T> + Send + 'static) -> T {
+        let handle = self.runtime.handle().clone();
+        match abandonable(WEDGED_AFTER, move || handle.block_on(fut)) {
+            Ok(value) => value,
+            Err(Wedged) => {
+                std::mem::replace(&mut self.runtime, Self::runtime()).shutdown_background();
+                panic!("no result within {WEDGED_AFTER:?}: its tokio workers are wedged");
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
-// The PUB/SUB protocol shared by the three libraries.
+// The PUB/SUB protocol shared by the libraries.
 // ---------------------------------------------------------------------------------------
 
 /// What the publisher and the subscribers of one run share.
@@ -521,17 +702,18 @@ mod ours {
     use futures::future::join_all;
     use std::future::Future;
     use zmq_sansio::Msg;
-    use zmq_sansio::io::{Socket, SocketBuilder};
+    use zmq_sansio::io::{IoThreads, Socket, SocketBuilder};
     use zmq_sansio::proto::SocketType;
 
     /// Where the application side (senders, receivers, the echo) runs.
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
     pub enum Placement {
         /// As tasks on smol's global executor, where the crate's connection tasks run (its
-        /// native runtime, as zmq.rs's tasks run on tokio): the default.
+        /// native runtime, as zmq.rs's tasks run on tokio): the "ours (tasks)" column.
         Executor,
-        /// On threads of their own under `futures::executor::block_on` (`--ours-on-threads`):
-        /// every wake-up crosses threads, as with libzmq's I/O thread.
+        /// On plain threads of their own under `futures::executor::block_on`, as a program
+        /// that does not use smol would run it: the "ours (threads)" column. Every wake-up
+        /// crosses threads, as with libzmq's I/O thread.
         Threads,
     }
 
@@ -638,6 +820,15 @@ mod ours {
     }
 
     impl Library for Ours {
+        fn lacks(&self, kind: Kind) -> Option<&'static str> {
+            match (kind, self.0) {
+                (Kind::IoThreads, Placement::Executor) => {
+                    Some("the IO-threads case runs the application on plain threads")
+                }
+                _ => None,
+            }
+        }
+
         fn push_pull(&mut self, endpoint: &str, payload: &Bytes, count: usize) -> Duration {
             let (pull, push) = pair(SocketType::Pull, SocketType::Push, endpoint);
             block_on(async {
@@ -725,6 +916,52 @@ mod ours {
             });
             close_all([echo(), req]);
             times
+        }
+
+        fn io_thread_pairs(
+            &mut self,
+            io_threads: usize,
+            payload: &Bytes,
+            count: usize,
+        ) -> Duration {
+            let io = IoThreads::new(io_threads);
+            let socket = |socket_type| {
+                builder(socket_type)
+                    .runtime(io.clone())
+                    .build()
+                    .expect("valid options")
+            };
+            let mut receivers: Vec<Job<Socket>> = Vec::new();
+            let mut senders: Vec<Job<Socket>> = Vec::new();
+            for _ in 0..2 {
+                let (pull, push) = (socket(SocketType::Pull), socket(SocketType::Push));
+                push.connect(&pull.bind(TCP_ANY_PORT).expect("bind"))
+                    .expect("connect");
+                block_on(async {
+                    push.send(Msg::from(payload.clone())).await.expect("send");
+                    pull.recv().await.expect("recv");
+                });
+                let payload = payload.clone();
+                senders.push(Box::new(move || {
+                    block_on(async {
+                        for _ in 0..count {
+                            push.send(Msg::from(payload.clone())).await.expect("send");
+                        }
+                    });
+                    push
+                }));
+                receivers.push(Box::new(move || {
+                    block_on(async {
+                        for _ in 0..count {
+                            pull.recv().await.expect("recv");
+                        }
+                    });
+                    pull
+                }));
+            }
+            let (elapsed, sockets) = timed_on_threads(receivers, senders);
+            close_all(sockets);
+            elapsed
         }
 
         fn idle_pub(&mut self) -> (u16, Box<dyn Any>) {
@@ -916,6 +1153,42 @@ mod libzmq {
             times
         }
 
+        fn io_thread_pairs(
+            &mut self,
+            io_threads: usize,
+            payload: &Bytes,
+            count: usize,
+        ) -> Duration {
+            let context = zmq::Context::new();
+            context
+                .set_io_threads(io_threads as i32)
+                .expect("ZMQ_IO_THREADS");
+            let libzmq = Self { context };
+            let mut receivers: Vec<Job<zmq::Socket>> = Vec::new();
+            let mut senders: Vec<Job<zmq::Socket>> = Vec::new();
+            for _ in 0..2 {
+                let (pull, push) = libzmq.pair(zmq::PULL, zmq::PUSH, TCP_ANY_PORT);
+                push.send(&payload[..], 0).expect("send");
+                pull.recv_msg(0).expect("recv");
+                let payload = payload.clone();
+                senders.push(Box::new(move || {
+                    for _ in 0..count {
+                        push.send(&payload[..], 0).expect("send");
+                    }
+                    push
+                }));
+                receivers.push(Box::new(move || {
+                    let mut msg = zmq::Message::new();
+                    for _ in 0..count {
+                        pull.recv(&mut msg, 0).expect("recv");
+                    }
+                    pull
+                }));
+            }
+            // The sockets close (dropping what is queued) once all has arrived.
+            timed_on_threads(receivers, senders).0
+        }
+
         fn idle_pub(&mut self) -> (u16, Box<dyn Any>) {
             let publisher = self.socket(zmq::PUB);
             publisher.bind(TCP_ANY_PORT).expect("bind");
@@ -939,56 +1212,22 @@ mod zmqrs {
     /// PUB takes a subscription with a blocking lock on a tokio worker while its fan-out task
     /// may wait for the same lock, which can wedge both workers for good.
     const SUBSCRIPTIONS_LAND: Duration = Duration::from_millis(100);
-    /// Longest one zmq.rs run may take before its runtime counts as wedged.
-    const WEDGED_AFTER: Duration = Duration::from_secs(120);
-
     pub struct ZmqRs {
-        runtime: tokio::runtime::Runtime,
-    }
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
+        host: TokioHost,
     }
 
     impl ZmqRs {
         pub fn new() -> Self {
-            Self { runtime: runtime() }
+            Self {
+                host: TokioHost::new(),
+            }
         }
 
-        /// The runtime's `block_on(fut)`, called from a thread of its own so that a wedged
-        /// zmq.rs fails this run (and gets a fresh runtime) instead of hanging the bench.
         fn block_on<T: Send + 'static>(
             &mut self,
             fut: impl Future<Output = T> + Send + 'static,
         ) -> T {
-            let handle = self.runtime.handle().clone();
-            let (done, result) = mpsc::channel();
-            let driver = thread::spawn(move || {
-                let _ = done.send(handle.block_on(fut));
-            });
-            match result.recv_timeout(WEDGED_AFTER) {
-                Ok(value) => value,
-                Err(mpsc::RecvTimeoutError::Disconnected) => match driver.join() {
-                    Err(panic) => resume_unwind(panic),
-                    Ok(()) => unreachable!("the driver sends before it ends"),
-                },
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    std::mem::replace(&mut self.runtime, runtime()).shutdown_background();
-                    panic!("no result within {WEDGED_AFTER:?}: its tokio workers are wedged");
-                }
-            }
-        }
-    }
-
-    /// zmq.rs spells "any port" 0.
-    fn bindable(endpoint: &str) -> String {
-        match endpoint.strip_suffix(":*") {
-            Some(host) => format!("{host}:0"),
-            None => endpoint.to_owned(),
+            self.host.block_on(fut)
         }
     }
 
@@ -1024,9 +1263,18 @@ mod zmqrs {
     }
 
     impl Library for ZmqRs {
+        fn lacks(&self, kind: Kind) -> Option<&'static str> {
+            match kind {
+                Kind::IoThreads => {
+                    Some("no IO threads of its own (its IO runs on tokio's workers)")
+                }
+                _ => None,
+            }
+        }
+
         fn push_pull(&mut self, endpoint: &str, payload: &Bytes, count: usize) -> Duration {
             let payload = payload.clone();
-            let endpoint = bindable(endpoint);
+            let endpoint = port_zero(endpoint);
             self.block_on(async move {
                 let mut pull = PullSocket::new();
                 let endpoint = pull.bind(&endpoint).await.expect("bind");
@@ -1133,26 +1381,268 @@ mod zmqrs {
 }
 
 // ---------------------------------------------------------------------------------------
+// omq.rs through the `omq-tokio` crate: tokio tasks on omq.rs's own IO thread.
+// ---------------------------------------------------------------------------------------
+
+mod omqrs {
+    use super::*;
+    use omq_tokio::{Context, ContextConfig, Message, Options, Socket, SocketType, blocking};
+
+    pub struct OmqRs {
+        /// omq.rs's own IO thread: a tokio `current_thread` runtime on a thread of the
+        /// context's.
+        context: Context,
+    }
+
+    impl OmqRs {
+        pub fn new() -> Self {
+            Self {
+                context: Context::new(),
+            }
+        }
+
+        /// `Context::block_on(fut)`: `fut` runs inline on the context's IO thread, so the
+        /// sockets it makes with `Socket::new` run their drivers there too, and the tasks
+        /// it spawns run beside them (as omq.rs's own benchmarks run). Called from a thread
+        /// the bench can abandon: a wedged IO thread fails this run (and the context is
+        /// replaced) instead of hanging the bench.
+        fn block_on<T: Send + 'static>(
+            &mut self,
+            fut: impl Future<Output = T> + Send + 'static,
+        ) -> T {
+            let context = self.context.clone();
+            match abandonable(WEDGED_AFTER, move || context.block_on(fut)) {
+                Ok(value) => value,
+                Err(Wedged) => {
+                    // Not dropped: ending a context joins its IO thread, which is stuck.
+                    std::mem::forget(std::mem::replace(&mut self.context, Context::new()));
+                    panic!("no result within {WEDGED_AFTER:?}: its IO thread is wedged");
+                }
+            }
+        }
+    }
+
+    /// Sockets drop what is queued when closed (omq.rs's default, said out loud).
+    fn options() -> Options {
+        Options::default().linger(Duration::ZERO)
+    }
+
+    fn first_octet(message: &Message) -> Option<u8> {
+        message.get(0).and_then(|frame| frame.first().copied())
+    }
+
+    struct Pub<'a>(&'a Socket);
+
+    impl Publisher for Pub<'_> {
+        async fn publish(&mut self, message: Bytes) {
+            self.0.send(Message::from(message)).await.expect("send");
+        }
+
+        async fn pause(&mut self) {
+            tokio::time::sleep(MARKER_PAUSE).await;
+        }
+    }
+
+    /// One subscriber's task: receives until it stops, or the time limit.
+    async fn receive(subscriber: Socket, sync: Arc<PubSubSync>) -> (Tally, Socket) {
+        let mut tally = Tally::default();
+        let receiving = async {
+            while !tally.done() {
+                match subscriber.recv().await {
+                    Ok(message) => tally.on_message(first_octet(&message), &sync),
+                    Err(_) => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(RECEIVE_LIMIT, receiving).await;
+        (tally, subscriber)
+    }
+
+    impl Library for OmqRs {
+        fn push_pull(&mut self, endpoint: &str, payload: &Bytes, count: usize) -> Duration {
+            let message = Message::from(payload.clone());
+            let endpoint = port_zero(endpoint);
+            self.block_on(async move {
+                let pull = Socket::new(SocketType::Pull, options());
+                let endpoint = pull.bind(endpoint.as_str()).await.expect("bind");
+                let push = Socket::new(SocketType::Push, options());
+                push.connect(endpoint).await.expect("connect");
+                push.send(message.clone()).await.expect("send");
+                pull.recv().await.expect("recv");
+                let started = Instant::now();
+                let sender = tokio::spawn(async move {
+                    for _ in 0..count {
+                        // A clone of a prepared message, as omq.rs's own benchmarks send.
+                        push.send(message.clone()).await.expect("send");
+                    }
+                    push
+                });
+                for _ in 0..count {
+                    pull.recv().await.expect("recv");
+                }
+                let elapsed = started.elapsed();
+                let _ = sender.await.expect("sender").close().await;
+                let _ = pull.close().await;
+                elapsed
+            })
+        }
+
+        fn pub_sub(&mut self, run: &PubSubRun, payload: &Bytes) -> Delivery {
+            let payload = payload.clone();
+            let run = *run;
+            self.block_on(async move {
+                // omq.rs's no-drop PUB is `xpub_nodrop` (it waits for room); an HWM of 0
+                // would mean a queue of one message, not an unlimited one.
+                let publisher = Socket::new(
+                    SocketType::Pub,
+                    Options {
+                        xpub_nodrop: run.unlimited_hwm,
+                        ..options()
+                    },
+                );
+                let endpoint = publisher.bind("tcp://127.0.0.1:0").await.expect("bind");
+                let sync = PubSubSync::new(&run);
+                let mut receivers = Vec::with_capacity(run.subscribers);
+                for _ in 0..run.subscribers {
+                    let subscriber = Socket::new(SocketType::Sub, options());
+                    subscriber.subscribe("").await.expect("subscribe");
+                    subscriber.connect(endpoint.clone()).await.expect("connect");
+                    receivers.push(tokio::spawn(receive(subscriber, Arc::clone(&sync))));
+                }
+                let started = publish(&mut Pub(&publisher), &sync, &payload, run.count).await;
+                let mut tallies = Vec::with_capacity(run.subscribers);
+                for receiver in receivers {
+                    let (tally, subscriber) = receiver.await.expect("subscriber");
+                    let _ = subscriber.close().await;
+                    tallies.push(tally);
+                }
+                let _ = publisher.close().await;
+                Delivery::from_tallies(started, &tallies, &run)
+            })
+        }
+
+        fn req_rep(&mut self, payload: &Bytes, rounds: usize) -> Vec<Duration> {
+            let message = Message::from(payload.clone());
+            self.block_on(async move {
+                let rep = Socket::new(SocketType::Rep, options());
+                let endpoint = rep.bind("tcp://127.0.0.1:0").await.expect("bind");
+                let req = Socket::new(SocketType::Req, options());
+                req.connect(endpoint).await.expect("connect");
+                let echo = tokio::spawn(async move {
+                    for _ in 0..=rounds {
+                        let request = rep.recv().await.expect("recv");
+                        rep.send(request).await.expect("send");
+                    }
+                    rep
+                });
+                let mut times = Vec::with_capacity(rounds);
+                for round in 0..=rounds {
+                    let started = Instant::now();
+                    req.send(message.clone()).await.expect("send");
+                    req.recv().await.expect("recv");
+                    // Round 0 only checks the connection.
+                    if round > 0 {
+                        times.push(started.elapsed());
+                    }
+                }
+                let _ = echo.await.expect("echo").close().await;
+                let _ = req.close().await;
+                times
+            })
+        }
+
+        fn io_thread_pairs(
+            &mut self,
+            io_threads: usize,
+            payload: &Bytes,
+            count: usize,
+        ) -> Duration {
+            let message = Message::from(payload.clone());
+            let run = move || {
+                // omq.rs's IO threads: a context with `io_threads` of them, blocking sockets
+                // for the application's plain threads.
+                let context = Context::with_config(ContextConfig { io_threads });
+                let mut receivers: Vec<Job<blocking::Socket>> = Vec::new();
+                let mut senders: Vec<Job<blocking::Socket>> = Vec::new();
+                for _ in 0..2 {
+                    let pull = context.blocking_socket(SocketType::Pull, options());
+                    let push = context.blocking_socket(SocketType::Push, options());
+                    push.connect(pull.bind("tcp://127.0.0.1:0").expect("bind"))
+                        .expect("connect");
+                    push.send(message.clone()).expect("send");
+                    pull.recv().expect("recv");
+                    let message = message.clone();
+                    senders.push(Box::new(move || {
+                        for _ in 0..count {
+                            push.send(message.clone()).expect("send");
+                        }
+                        push
+                    }));
+                    receivers.push(Box::new(move || {
+                        for _ in 0..count {
+                            pull.recv().expect("recv");
+                        }
+                        pull
+                    }));
+                }
+                let (elapsed, sockets) = timed_on_threads(receivers, senders);
+                for socket in sockets {
+                    let _ = socket.close();
+                }
+                context.term();
+                elapsed
+            };
+            abandonable(WEDGED_AFTER, run)
+                .unwrap_or_else(|Wedged| panic!("no result within {WEDGED_AFTER:?}: wedged"))
+        }
+
+        fn idle_pub(&mut self) -> (u16, Box<dyn Any>) {
+            let (port, publisher) = self.block_on(async {
+                let publisher = Socket::new(SocketType::Pub, options());
+                let endpoint = publisher.bind("tcp://127.0.0.1:0").await.expect("bind");
+                (port_of(&endpoint.to_string()), publisher)
+            });
+            (port, Box::new(publisher))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Running the cases.
 // ---------------------------------------------------------------------------------------
 
 /// The selected libraries, by column (`None`: filtered out).
 type Libraries = Vec<Option<Box<dyn Library>>>;
 
-/// One library's result for a table cell: `None` when it did not run, `Err` when it failed.
-type Cell<T> = Option<Result<T, String>>;
+/// Why a cell has no figure although its column was selected.
+#[derive(Clone, Debug)]
+enum Missing {
+    /// The library cannot run the case (shown "—"; the reason goes to the progress log).
+    Lacks(String),
+    /// It panicked or timed out (shown FAILED).
+    Failed(String),
+}
 
-/// Runs `run` once as a warm-up (`true`) and then `runs` times for every library,
-/// interleaving the libraries run by run; a panicking library is marked failed and skipped
-/// afterwards.
+/// One column's result for a table cell: `None` when the column was filtered out.
+type Cell<T> = Option<Result<T, Missing>>;
+
+/// Runs `run` once as a warm-up (`true`) and then `runs` times for every library that can
+/// run cases of `kind`, interleaving the libraries run by run; a panicking library is
+/// marked failed and skipped afterwards.
 fn sample<T>(
     libraries: &mut Libraries,
+    kind: Kind,
     runs: usize,
     mut run: impl FnMut(&mut dyn Library, bool) -> T,
 ) -> Vec<Cell<Vec<T>>> {
     let mut samples: Vec<Cell<Vec<T>>> = libraries
         .iter()
-        .map(|library| library.as_ref().map(|_| Ok(Vec::new())))
+        .map(|library| {
+            library.as_ref().map(|library| match library.lacks(kind) {
+                Some(reason) => Err(Missing::Lacks(reason.to_owned())),
+                None => Ok(Vec::new()),
+            })
+        })
         .collect();
     for round in 0..=runs {
         let warm_up = round == 0;
@@ -1163,7 +1653,7 @@ fn sample<T>(
             match catch_unwind(AssertUnwindSafe(|| run(library.as_mut(), warm_up))) {
                 Ok(value) if !warm_up => list.push(value),
                 Ok(_) => {}
-                Err(panic) => *slot = Some(Err(panic_message(&*panic))),
+                Err(panic) => *slot = Some(Err(Missing::Failed(panic_message(&*panic)))),
             }
         }
     }
@@ -1242,6 +1732,7 @@ fn run_case(case: &Case, setup: &Setup, libraries: &mut Libraries) -> Vec<Row> {
         Kind::ReqRep => req_rep_rows(case, setup.mode, libraries),
         Kind::Loopback => vec![loopback_row(case, setup.mode)],
         Kind::Memory => memory_rows(libraries, setup.mode),
+        Kind::IoThreads => io_threads_rows(case, setup.mode, libraries),
     }
 }
 
@@ -1254,14 +1745,19 @@ fn push_pull_row(
 ) -> Row {
     let count = setup.mode.count(case.quick_count);
     let payload = payload(case.size);
-    let samples = sample(libraries, setup.mode.runs(), |library, warm_up| {
-        let endpoint = match transport {
-            Transport::Tcp => TCP_ANY_PORT.to_owned(),
-            Transport::Ipc => setup.ipc.endpoint(),
-        };
-        let count = if warm_up { warm_up_count(count) } else { count };
-        count as f64 / library.push_pull(&endpoint, &payload, count).as_secs_f64()
-    });
+    let samples = sample(
+        libraries,
+        case.kind,
+        setup.mode.runs(),
+        |library, warm_up| {
+            let endpoint = match transport {
+                Transport::Tcp => TCP_ANY_PORT.to_owned(),
+                Transport::Ipc => setup.ipc.endpoint(),
+            };
+            let count = if warm_up { warm_up_count(count) } else { count };
+            count as f64 / library.push_pull(&endpoint, &payload, count).as_secs_f64()
+        },
+    );
     let cells = map_cells(samples, |rates| throughput(median(&rates), case.size, None));
     let goal = match transport {
         Transport::Tcp if case.size <= 64 * KIB => Goal::beat_best(1.2),
@@ -1276,7 +1772,15 @@ fn pub_sub_row(case: &Case, mode: Mode, libraries: &mut Libraries, subscribers: 
     // Fan-out counts are deliveries: messages × subscribers.
     let messages = (mode.count(case.quick_count) / subscribers).max(1);
     let payload = payload(case.size);
-    let deliveries = sample_pub_sub(libraries, mode, subscribers, messages, true, &payload);
+    let deliveries = sample_pub_sub(
+        libraries,
+        case.kind,
+        mode,
+        subscribers,
+        messages,
+        true,
+        &payload,
+    );
     let cells = map_cells(deliveries, |runs| {
         let rates: Vec<f64> = runs.iter().map(Delivery::per_sec).collect();
         throughput(median(&rates), case.size, Some(total_loss(&runs)))
@@ -1291,7 +1795,15 @@ fn pub_sub_row(case: &Case, mode: Mode, libraries: &mut Libraries, subscribers: 
 /// PUB → SUB under default HWMs: the fraction delivered over all runs.
 fn default_hwm_row(case: &Case, mode: Mode, libraries: &mut Libraries) -> Row {
     let count = mode.count(case.quick_count);
-    let deliveries = sample_pub_sub(libraries, mode, 1, count, false, &payload(case.size));
+    let deliveries = sample_pub_sub(
+        libraries,
+        case.kind,
+        mode,
+        1,
+        count,
+        false,
+        &payload(case.size),
+    );
     let cells = map_cells(deliveries, |runs| {
         let (delivered, expected) = total_loss(&runs);
         let fraction = delivered as f64 / expected as f64;
@@ -1304,7 +1816,7 @@ fn default_hwm_row(case: &Case, mode: Mode, libraries: &mut Libraries) -> Row {
 fn req_rep_rows(case: &Case, mode: Mode, libraries: &mut Libraries) -> Vec<Row> {
     let rounds = mode.count(case.quick_count);
     let payload = payload(case.size);
-    let samples = sample(libraries, mode.runs(), |library, warm_up| {
+    let samples = sample(libraries, case.kind, mode.runs(), |library, warm_up| {
         let rounds = if warm_up {
             warm_up_count(rounds)
         } else {
@@ -1354,20 +1866,61 @@ fn loopback_row(case: &Case, mode: Mode) -> Row {
         .expect("at least one run");
     let bytes_per_sec = (writes * case.size) as f64 / fastest.as_secs_f64();
     let figure = Figure::new(bytes_per_sec, format!("{:.2} GB/s", bytes_per_sec / 1e9));
-    let cells = vec![Some(Ok(figure)); LIBRARY_NAMES.len()];
+    let cells = vec![Some(Ok(figure)); COLUMNS.len()];
     Row::informative(case, cells)
+}
+
+/// Two PUSH → PULL pairs on one IO thread, then on two, in the same run (so a passing
+/// disturbance hits both alike): the median aggregate rates, and how much the second IO
+/// thread adds.
+fn io_threads_rows(case: &Case, mode: Mode, libraries: &mut Libraries) -> Vec<Row> {
+    let count = mode.count(case.quick_count);
+    let payload = payload(case.size);
+    let samples = sample(libraries, case.kind, mode.runs(), |library, warm_up| {
+        let count = if warm_up { warm_up_count(count) } else { count };
+        let mut rate = |io_threads| {
+            let elapsed = library.io_thread_pairs(io_threads, &payload, count);
+            (2 * count) as f64 / elapsed.as_secs_f64()
+        };
+        [rate(1), rate(2)]
+    });
+    let rates = |io_threads: usize| {
+        map_cells(samples.clone(), |runs| {
+            let rates: Vec<f64> = runs.iter().map(|run| run[io_threads - 1]).collect();
+            throughput(median(&rates), case.size, None)
+        })
+    };
+    let label = case.label();
+    let one = Row::new(
+        format!("{label}, 1 IO thread, total"),
+        None,
+        rates(1),
+        Better::Higher,
+        Goal::default(),
+    );
+    let two = Row::new(
+        format!("{label}, 2 IO threads, total"),
+        None,
+        rates(2),
+        Better::Higher,
+        Goal::default(),
+    );
+    let mut scaling = fraction_row(&two, &one, 1.0, format!("{label}: 2 IO threads ÷ 1"));
+    scaling.goal = Goal::at_least(1.7);
+    vec![one, two, scaling]
 }
 
 /// Warm-up and timed PUB/SUB runs of every library.
 fn sample_pub_sub(
     libraries: &mut Libraries,
+    kind: Kind,
     mode: Mode,
     subscribers: usize,
     count: usize,
     unlimited_hwm: bool,
     payload: &Bytes,
 ) -> Vec<Cell<Vec<Delivery>>> {
-    sample(libraries, mode.runs(), |library, warm_up| {
+    sample(libraries, kind, mode.runs(), |library, warm_up| {
         let count = if warm_up { warm_up_count(count) } else { count };
         let run = PubSubRun {
             subscribers,
@@ -1446,14 +1999,18 @@ struct Probe {
     peak_kib: u64,
 }
 
-/// Rows for the memory case: one child process per selected library.
+/// Rows for the memory case: one child process per selected library. An idle PUB has no
+/// application side, so both columns of ours show the same probe.
 fn memory_rows(libraries: &Libraries, mode: Mode) -> Vec<Row> {
     let peers = mode.idle_peers();
-    let probes: Vec<Cell<Probe>> = libraries
-        .iter()
-        .enumerate()
-        .map(|(index, library)| library.as_ref().map(|_| run_probe(index, peers)))
-        .collect();
+    let mut probes: Vec<Cell<Probe>> = Vec::with_capacity(COLUMNS.len());
+    for (column, library) in libraries.iter().enumerate() {
+        let probe = library.as_ref().map(|_| match (column, probes.first()) {
+            (1, Some(Some(tasks))) => tasks.clone(),
+            _ => run_probe(column, peers).map_err(Missing::Failed),
+        });
+        probes.push(probe);
+    }
     let per_peer = map_cells(probes.clone(), |probe| {
         let kib = probe.bytes_per_peer / 1024.0;
         Figure::new(probe.bytes_per_peer, format!("{kib:.1} KiB"))
@@ -1494,7 +2051,7 @@ impl Drop for ChildGuard {
 fn run_probe(library: usize, peers: usize) -> Result<Probe, String> {
     let exe = std::env::current_exe().map_err(|err| err.to_string())?;
     let child = Command::new(exe)
-        .args(["--memory-probe", LIBRARY_NAMES[library], &peers.to_string()])
+        .args(["--memory-probe", COLUMN_KEYS[library], &peers.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -1539,11 +2096,11 @@ fn parse_probe(report: &str) -> Option<Probe> {
 
 /// The child's side: bind a PUB, attach idle peers, print the report, exit.
 fn memory_probe_main(args: &[String]) -> ! {
-    let (Some(index), Some(peers)) = (
-        args.first().and_then(|name| library_index(name)),
+    let (Some(&index), Some(peers)) = (
+        args.first().and_then(|name| columns_named(name).first()),
         args.get(1).and_then(|peers| peers.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: --memory-probe ours|libzmq|zmq.rs PEERS");
+        eprintln!("usage: --memory-probe {} PEERS", COLUMN_KEYS.join("|"));
         std::process::exit(2);
     };
     match memory_probe(index, peers) {
@@ -1553,7 +2110,7 @@ fn memory_probe_main(args: &[String]) -> ! {
             std::process::exit(0);
         }
         Err(err) => {
-            eprintln!("memory probe of {}: {err}", LIBRARY_NAMES[index]);
+            eprintln!("memory probe of {}: {err}", COLUMNS[index]);
             std::process::exit(1);
         }
     }
@@ -1703,7 +2260,7 @@ enum Better {
 /// What ours should reach on a row; every part set must hold.
 #[derive(Clone, Copy, Default)]
 struct Goal {
-    /// This many times the better of the other two (at least if higher is better, at most
+    /// This many times the best of the other libraries (at least if higher is better, at most
     /// if lower is).
     beat_best: Option<f64>,
     /// At least this value.
@@ -1804,40 +2361,62 @@ impl Row {
 
     fn shown(&self, column: usize) -> String {
         match &self.cells[column] {
-            None => "—".to_owned(),
-            Some(Err(_)) => "FAILED".to_owned(),
+            None | Some(Err(Missing::Lacks(_))) => "—".to_owned(),
+            Some(Err(Missing::Failed(_))) => "FAILED".to_owned(),
             Some(Ok(figure)) => figure.shown(),
         }
     }
 
-    /// Ours over the library in `column`.
-    fn ratio(&self, column: usize) -> String {
-        match (self.better, self.value(0), self.value(column)) {
-            (Better::None, ..) => String::new(),
-            (_, Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}×", ours / theirs),
-            _ => "—".to_owned(),
+    /// The column of the best of the other libraries (highest or lowest, as the row ranks).
+    fn best_rival(&self) -> Option<usize> {
+        let rivals = (FIRST_RIVAL..COLUMNS.len())
+            .filter_map(|column| Some((column, self.value(column)?)))
+            .filter(|(_, value)| *value > 0.0);
+        let best = match self.better {
+            Better::None => return None,
+            Better::Lower => rivals.min_by(|a, b| a.1.total_cmp(&b.1)),
+            Better::Higher => rivals.max_by(|a, b| a.1.total_cmp(&b.1)),
+        };
+        best.map(|(column, _)| column)
+    }
+
+    /// The column of ours over the best of the other libraries.
+    fn ratio_to_best(&self, ours: usize) -> Option<f64> {
+        Some(self.value(ours)? / self.value(self.best_rival()?)?)
+    }
+
+    /// The best rival's name, for the table.
+    fn best_shown(&self) -> String {
+        self.best_rival()
+            .map(|column| COLUMNS[column].to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Ours (the column `ours`) over the best of the others, for the table.
+    fn ratio_shown(&self, ours: usize) -> String {
+        match (self.better, self.ratio_to_best(ours)) {
+            (Better::None, _) => String::new(),
+            (_, Some(ratio)) => format!("{ratio:.2}×"),
+            (_, None) => "—".to_owned(),
         }
     }
 
-    /// "yes"/"NO" and the figure that decides, or "n/a" when ours did not run.
-    fn verdict(&self) -> String {
+    /// Whether the column `ours` meets the row's goal: "yes"/"NO" and the figures that
+    /// decide, "—" when the goal does not apply to it, "n/a" when it did not run.
+    fn verdict(&self, ours: usize) -> String {
         if !self.goal.is_set() {
             return String::new();
         }
-        let Some(Some(Ok(ours))) = self.cells.first() else {
-            return "n/a".to_owned();
+        let figure = match &self.cells[ours] {
+            Some(Ok(figure)) => figure,
+            Some(Err(Missing::Lacks(_))) => return "—".to_owned(),
+            _ => return "n/a".to_owned(),
         };
         let mut met = true;
         let mut details = Vec::new();
         if let Some(factor) = self.goal.beat_best {
-            let others = (1..self.cells.len()).filter_map(|column| self.value(column));
-            let best = match self.better {
-                Better::Lower => others.reduce(f64::min),
-                _ => others.reduce(f64::max),
-            };
-            match best {
-                Some(best) => {
-                    let ratio = ours.value / best;
+            match self.ratio_to_best(ours) {
+                Some(ratio) => {
                     met &= match self.better {
                         Better::Lower => ratio <= factor,
                         _ => ratio >= factor,
@@ -1848,11 +2427,11 @@ impl Row {
             }
         }
         if let Some(minimum) = self.goal.at_least {
-            met &= ours.value >= minimum;
-            details.push(format!("{:.2}", ours.value));
+            met &= figure.value >= minimum;
+            details.push(format!("{:.2}", figure.value));
         }
         if self.goal.lossless {
-            let lossless = ours.lost.is_none();
+            let lossless = figure.lost.is_none();
             met &= lossless;
             details.push(if lossless { "no loss" } else { "lost" }.to_owned());
         }
@@ -1864,27 +2443,30 @@ impl Row {
     }
 }
 
+/// A row of `numerator × scale ÷ denominator`, column by column; a cell missing from
+/// either is missing from it (for the same reason).
+fn fraction_row(numerator: &Row, denominator: &Row, scale: f64, label: String) -> Row {
+    let cells = (0..COLUMNS.len())
+        .map(|column| {
+            let (top, bottom) = (&numerator.cells[column], &denominator.cells[column]);
+            match (top, bottom) {
+                (Some(Ok(top)), Some(Ok(bottom))) => {
+                    let fraction = top.value * scale / bottom.value;
+                    Some(Ok(Figure::new(fraction, format!("{fraction:.2}"))))
+                }
+                (Some(Err(missing)), _) | (_, Some(Err(missing))) => Some(Err(missing.clone())),
+                _ => None,
+            }
+        })
+        .collect();
+    Row::new(label, None, cells, Better::Higher, Goal::default())
+}
+
 /// Rows computed from others: the fan-out scaling from 10 to 100 subscribers, and the
 /// 1 MiB PUSH/PULL rates as fractions of the loopback limit.
 fn add_derived_rows(rows: &mut Vec<Row>) {
     let find = |rows: &[Row], kind: Kind, size: usize| {
         rows.iter().position(|row| row.source == Some((kind, size)))
-    };
-    let fraction_row = |numerator: &Row, denominator: &Row, scale: f64, label: String| {
-        let cells = (0..LIBRARY_NAMES.len())
-            .map(|column| {
-                let (Some(top), Some(bottom)) =
-                    (numerator.value(column), denominator.value(column))
-                else {
-                    return numerator.cells[column]
-                        .as_ref()
-                        .map(|_| Err("n/a".to_owned()));
-                };
-                let fraction = top * scale / bottom;
-                Some(Ok(Figure::new(fraction, format!("{fraction:.2}"))))
-            })
-            .collect();
-        Row::new(label, None, cells, Better::Higher, Goal::default())
     };
     let fan_out = |n| find(rows, Kind::FanOut(n), FAN_OUT_SIZE);
     if let (Some(ten), Some(hundred)) = (fan_out(10), fan_out(100)) {
@@ -1914,17 +2496,26 @@ fn add_derived_rows(rows: &mut Vec<Row>) {
 /// Prints the rows as one aligned table, with its legend.
 fn print_table(rows: &[Row]) {
     let mut header: Vec<String> = vec!["case".to_owned()];
-    header.extend(LIBRARY_NAMES.iter().map(|name| name.to_string()));
-    header.extend(LIBRARY_NAMES[1..].iter().map(|name| format!("ours/{name}")));
-    header.extend(["goal (ours)".to_owned(), "met".to_owned()]);
+    header.extend(COLUMNS.iter().map(|name| name.to_string()));
+    header.extend(
+        [
+            "best other",
+            "tasks ÷ best",
+            "threads ÷ best",
+            "goal (ours)",
+        ]
+        .map(String::from),
+    );
+    header.extend(["met (tasks)", "met (threads)"].map(String::from));
     let lines: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
             let mut line = vec![row.label.clone()];
-            line.extend((0..LIBRARY_NAMES.len()).map(|column| row.shown(column)));
-            line.extend((1..LIBRARY_NAMES.len()).map(|column| row.ratio(column)));
+            line.extend((0..COLUMNS.len()).map(|column| row.shown(column)));
+            line.push(row.best_shown());
+            line.extend(OURS.map(|ours| row.ratio_shown(ours)));
             line.push(row.goal.describe(row.better));
-            line.push(row.verdict());
+            line.extend(OURS.map(|ours| row.verdict(ours)));
             line
         })
         .collect();
@@ -1963,40 +2554,49 @@ fn print_table(rows: &[Row]) {
         "Throughput: messages per second (k = 10^3, M = 10^6) and payload MB/s (10^6 octets);"
     );
     println!(
-        "fan-out counts deliveries (one message to one subscriber). Ratios are ours ÷ theirs:"
+        "fan-out counts deliveries (one message to one subscriber). \"ours (tasks)\": the application"
     );
-    println!("above 1 is better for throughput; for latency and memory they are ratios of times");
-    println!("and sizes: below 1 is better. LOST: timed messages that never arrived (all runs).");
-    println!("\"default HWM, delivered\": the fraction of all timed messages of all runs.");
-    println!("\"best\": the better of libzmq and zmq.rs. \"—\": not run; FAILED: see stderr.");
+    println!("as tasks on smol's executor; \"ours (threads)\": on plain threads under block_on.");
+    println!("\"best other\": the best of libzmq, zmq.rs and omq.rs on that row; \"÷ best\": ours");
+    println!("÷ it: above 1 is better for throughput, below 1 for latency and memory. Each goal");
     println!(
-        "zmq.rs has no HWM option (its PUB queues hold 100,000 messages), so \"no-drop HWMs\""
+        "applies to both columns of ours. LOST: timed messages that never arrived (all runs)."
     );
-    println!("only apply to ours (0 = unlimited) and libzmq (0).");
+    println!("\"default HWM, delivered\": the fraction of all timed messages of all runs.");
+    println!("\"—\": not run (filtered out, or the library lacks the case: see stderr);");
+    println!("FAILED: see stderr. \"No-drop HWMs\": ours and libzmq 0 (unlimited); omq.rs");
+    println!("xpub_nodrop (its PUB waits for room; an HWM of 0 is a one-message queue there);");
+    println!("zmq.rs has no HWM option (its PUB queues hold 100,000 messages).");
 }
 
 // ---------------------------------------------------------------------------------------
 // Main.
 // ---------------------------------------------------------------------------------------
 
-/// What the positional arguments keep.
+/// What the arguments keep.
 struct Selection {
-    libraries: [bool; 3],
+    /// By column.
+    libraries: [bool; COLUMNS.len()],
     case_filters: Vec<String>,
 }
 
 impl Selection {
     fn from_args(args: &[String]) -> Self {
-        let mut libraries = [false; 3];
+        let mut libraries = [false; COLUMNS.len()];
         let mut case_filters = Vec::new();
         for arg in args.iter().filter(|arg| !arg.starts_with('-')) {
-            match library_index(arg) {
-                Some(index) => libraries[index] = true,
-                None => case_filters.push(arg.to_lowercase()),
+            match columns_named(arg) {
+                [] => case_filters.push(arg.to_lowercase()),
+                columns => columns.iter().for_each(|&column| libraries[column] = true),
             }
         }
         if libraries.iter().all(|&selected| !selected) {
-            libraries = [true; 3];
+            libraries = [true; COLUMNS.len()];
+        }
+        // The switch of old, when ours ran in one placement per run: now it only drops the
+        // tasks column.
+        if args.iter().any(|arg| arg == "--ours-on-threads") {
+            libraries[0] = false;
         }
         Self {
             libraries,
@@ -2026,7 +2626,7 @@ fn main() {
         );
         return;
     }
-    let mut libraries: Libraries = (0..LIBRARY_NAMES.len())
+    let mut libraries: Libraries = (0..COLUMNS.len())
         .map(|index| selection.libraries[index].then(|| make_library(index)))
         .collect();
     let ipc = IpcDir::create().expect("temporary directory for ipc://");
@@ -2044,8 +2644,9 @@ fn main() {
         watchdog.now_running(case.label());
         let case_rows = run_case(case, &setup, &mut libraries);
         eprintln!(" {:.1} s", case_started.elapsed().as_secs_f64());
+        let mut told = Vec::new();
         for row in &case_rows {
-            report_progress(row);
+            report_progress(row, &mut told);
         }
         rows.extend(case_rows);
     }
@@ -2060,13 +2661,6 @@ fn main() {
     println!(
         "Peak RSS (VmHWM) of the main process, all libraries in turn: {:.1} MiB.",
         status_kib("VmHWM:") as f64 / 1024.0
-    );
-    println!(
-        "Ours ran its application side {}.",
-        match ours_placement() {
-            ours::Placement::Executor => "as tasks on smol's executor, beside its connections",
-            ours::Placement::Threads => "on threads of its own (--ours-on-threads)",
-        }
     );
     println!(
         "Mode: {mode:?}, {} timed runs per case and library (median) after a warm-up; total time {:.1} s.",
@@ -2102,22 +2696,31 @@ impl Watchdog {
     }
 }
 
-/// One row's figures (and failures) on stderr, as they come.
-fn report_progress(row: &Row) {
-    let shown: Vec<String> = (0..LIBRARY_NAMES.len()).map(|c| row.shown(c)).collect();
+/// One row's figures (and failures) on stderr, as they come; what a library lacks is told
+/// once per case (`told` keeps what has been).
+fn report_progress(row: &Row, told: &mut Vec<String>) {
+    let shown: Vec<String> = (0..COLUMNS.len()).map(|c| row.shown(c)).collect();
     if shown.iter().all(|text| *text == shown[0]) {
         // The same for all (the loopback limit).
         eprintln!("      {}: {}", row.label, shown[0]);
     } else {
-        let figures: Vec<String> = (0..LIBRARY_NAMES.len())
+        let figures: Vec<String> = (0..COLUMNS.len())
             .filter(|&column| row.cells[column].is_some())
-            .map(|column| format!("{} {}", LIBRARY_NAMES[column], shown[column]))
+            .map(|column| format!("{} {}", COLUMNS[column], shown[column]))
             .collect();
         eprintln!("      {}: {}", row.label, figures.join("; "));
     }
     for (column, cell) in row.cells.iter().enumerate() {
-        if let Some(Err(err)) = cell {
-            eprintln!("      {} FAILED: {err}", LIBRARY_NAMES[column]);
+        match cell {
+            Some(Err(Missing::Failed(err))) => eprintln!("      {} FAILED: {err}", COLUMNS[column]),
+            Some(Err(Missing::Lacks(why))) => {
+                let line = format!("      {} —: {why}", COLUMNS[column]);
+                if !told.contains(&line) {
+                    eprintln!("{line}");
+                    told.push(line);
+                }
+            }
+            _ => {}
         }
     }
 }
