@@ -103,3 +103,30 @@ fn io_threads_spread_tasks_over_their_threads() {
     );
     release.close();
 }
+
+/// `IoThreads::pinned` puts every task on the thread it names, whatever the load.
+#[test]
+fn pinned_io_threads_keep_their_tasks_on_one_thread() {
+    use zmq_sansio::io::IoThreads;
+    let io = IoThreads::new(2);
+    let second = io.pinned(1);
+    let (names, arrived) = smol::channel::unbounded::<String>();
+    for _ in 0..3 {
+        let names = names.clone();
+        second.spawn(Box::pin(async move {
+            let name = std::thread::current().name().unwrap_or("?").to_owned();
+            names.send(name).await.unwrap();
+        }));
+    }
+    let seen: Vec<String> = (0..3)
+        .map(|_| smol::block_on(arrived.recv()).unwrap())
+        .collect();
+    assert_eq!(seen, ["zmq-sansio-io-1"; 3]);
+    // Indices wrap around the number of threads.
+    let (names, arrived) = smol::channel::unbounded::<String>();
+    io.pinned(4).spawn(Box::pin(async move {
+        let name = std::thread::current().name().unwrap_or("?").to_owned();
+        names.send(name).await.unwrap();
+    }));
+    assert_eq!(smol::block_on(arrived.recv()).unwrap(), "zmq-sansio-io-0");
+}

@@ -274,18 +274,50 @@ impl Drop for IoThreads {
 
 impl Runtime for IoThreads {
     fn spawn(&self, task: Task) {
-        use std::sync::atomic::Ordering::Relaxed;
         let lane = self
             .lanes
             .iter()
-            .min_by_key(|lane| lane.load.load(Relaxed))
+            .min_by_key(|lane| lane.load.load(std::sync::atomic::Ordering::Relaxed))
             .expect("at least one IO thread");
-        lane.load.fetch_add(1, Relaxed);
+        lane.spawn(task);
+    }
+}
+
+impl IoThreads {
+    /// A runtime that puts every task on IO thread `index` (modulo the number of threads),
+    /// as libzmq's `ZMQ_AFFINITY` pins a socket's connections: sockets that talk to each
+    /// other in the same process can share a thread (no wake-up crosses threads), or be
+    /// kept apart so that both ends of a transfer copy in parallel. The threads live as
+    /// long as any of these.
+    pub fn pinned(self: &Arc<Self>, index: usize) -> Arc<dyn Runtime> {
+        Arc::new(PinnedIoThread {
+            threads: Arc::clone(self),
+            index: index % self.lanes.len(),
+        })
+    }
+}
+
+impl Lane {
+    fn spawn(&self, task: Task) {
+        self.load.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let task = Counted {
             task,
-            load: Arc::clone(&lane.load),
+            load: Arc::clone(&self.load),
         };
-        lane.executor.spawn(task).detach();
+        self.executor.spawn(task).detach();
+    }
+}
+
+/// One IO thread of an [`IoThreads`], from [`IoThreads::pinned`].
+#[derive(Debug)]
+struct PinnedIoThread {
+    threads: Arc<IoThreads>,
+    index: usize,
+}
+
+impl Runtime for PinnedIoThread {
+    fn spawn(&self, task: Task) {
+        self.threads.lanes[self.index].spawn(task);
     }
 }
 
