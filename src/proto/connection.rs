@@ -486,8 +486,11 @@ impl Connection {
                 self.on_frame(frame, now)?;
                 continue;
             }
+            // In place only when most of a large body is still to come: what has arrived
+            // moves into the body's buffer, a copy worth making only to save a larger one.
+            let arrived = self.rx.buf().len() as u64;
             match self.decoder.pending_size() {
-                Some(size) if size >= IN_PLACE_BODY as u64 => {
+                Some(size) if size.saturating_sub(arrived) >= IN_PLACE_BODY as u64 => {
                     let header = self.decoder.take_pending().expect("a frame is pending");
                     self.in_place_kind = Some(header.kind);
                     self.rx

@@ -25,7 +25,8 @@ const MAX_RETIRED: usize = 8;
 /// Most room made ahead for a frame whose body is still arriving: a frame header alone
 /// must not make a hostile peer's nine octets allocate the whole message limit.
 const MAX_AHEAD: usize = 1 << 20;
-/// Bodies from this size up are read in place, into a buffer of their own.
+/// Bodies with at least this much still to arrive once their header is decoded are read in
+/// place, into a buffer of their own.
 pub(crate) const IN_PLACE_BODY: usize = 32 * 1024;
 /// Body buffers kept for reuse once their messages are dropped, and the largest kept: a
 /// connection that received a burst of huge messages does not hold on to their memory.
