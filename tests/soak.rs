@@ -30,7 +30,9 @@ use harness::{
 use smol::Timer;
 use smol::future::or;
 use zmq_sansio::Msg;
-use zmq_sansio::easy::{PPPuller, PPPusher, PairClient, PairServer, RRClient, RRServer};
+use zmq_sansio::easy::{
+    ExclusivePair, PPPuller, PPPusher, PairClient, RRClient, RequestReply, Server, ServerKind,
+};
 use zmq_sansio::io::{Error as IoError, Socket};
 use zmq_sansio::proto::SocketType;
 
@@ -595,17 +597,26 @@ fn answer(request: Bytes) -> Vec<u8> {
 /// Something that sends a request and waits for its reply.
 trait Requester: Send + Sync + 'static {
     fn ask(&self, request: String) -> impl Future<Output = Msg> + Send;
+    fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
 impl Requester for RRClient {
     async fn ask(&self, request: String) -> Msg {
         self.request(request).await.unwrap()
     }
+
+    async fn close(&self) {
+        RRClient::close(self).await;
+    }
 }
 
 impl Requester for PairClient {
     async fn ask(&self, request: String) -> Msg {
         self.request(request).await.unwrap()
+    }
+
+    async fn close(&self) {
+        PairClient::close(self).await;
     }
 }
 
@@ -645,64 +656,52 @@ async fn serve_requests<C: Requester>(
     (done, budget)
 }
 
-/// `RRServer` answering an `RRClient`, request after request: every reply is the right
-/// one, and the server's memory after hundreds of thousands of requests is what it was
-/// after the first two thousand.
+/// A server of kind `K` answering a client, request after request: every reply is the
+/// right one, and the server's memory after hundreds of thousands of requests is what it
+/// was after the first two thousand.
+async fn serve_and_check<K: ServerKind, C: Requester>(
+    mut soak: Soak,
+    what: &str,
+    connect: impl FnOnce(&str) -> C,
+) {
+    let server = Arc::new(
+        Server::<K>::bind("tcp://127.0.0.1:*")
+            .unwrap()
+            .with_handler(answer),
+    );
+    let client = Arc::new(connect(server.endpoint()));
+    let stop = server.stop_handle();
+    let running = smol::spawn({
+        let server = Arc::clone(&server);
+        async move { server.run().await }
+    });
+    let (done, budget) = serve_requests(&mut soak, &client, what).await;
+    stop.stop();
+    within("run returns", running).await.unwrap();
+    server.close().await;
+    client.close().await;
+    drop((server, client));
+    // One request and reply in flight, two small connections.
+    soak.finish("requests", done, &budget, 2 * MIB).await;
+}
+
 #[test]
 fn easy_rr_server() {
-    scenario("easy_rr_server", |mut soak: Soak| async move {
-        let server = Arc::new(
-            RRServer::bind("tcp://127.0.0.1:*")
-                .unwrap()
-                .with_handler(answer),
-        );
-        let client = Arc::new(
-            RRClient::connect(server.endpoint())
-                .unwrap()
-                .with_timeout(PATIENCE),
-        );
-        let stop = server.stop_handle();
-        let running = smol::spawn({
-            let server = Arc::clone(&server);
-            async move { server.run().await }
-        });
-        let (done, budget) = serve_requests(&mut soak, &client, "RRServer and RRClient").await;
-        stop.stop();
-        within("RRServer::run returns", running).await.unwrap();
-        server.close().await;
-        client.close().await;
-        drop((server, client));
-        // One request and reply in flight, two small connections.
-        soak.finish("requests", done, &budget, 2 * MIB).await;
+    scenario("easy_rr_server", |soak: Soak| {
+        serve_and_check::<RequestReply, _>(soak, "RRServer and RRClient", |endpoint| {
+            RRClient::connect(endpoint).unwrap().with_timeout(PATIENCE)
+        })
     });
 }
 
-/// `PairServer` answering a `PairClient`, as [`easy_rr_server`].
 #[test]
 fn easy_pair_server() {
-    scenario("easy_pair_server", |mut soak: Soak| async move {
-        let server = Arc::new(
-            PairServer::bind("tcp://127.0.0.1:*")
+    scenario("easy_pair_server", |soak: Soak| {
+        serve_and_check::<ExclusivePair, _>(soak, "PairServer and PairClient", |endpoint| {
+            PairClient::connect(endpoint)
                 .unwrap()
-                .with_handler(answer),
-        );
-        let client = Arc::new(
-            PairClient::connect(server.endpoint())
-                .unwrap()
-                .with_timeout(PATIENCE),
-        );
-        let stop = server.stop_handle();
-        let running = smol::spawn({
-            let server = Arc::clone(&server);
-            async move { server.run().await }
-        });
-        let (done, budget) = serve_requests(&mut soak, &client, "PairServer and PairClient").await;
-        stop.stop();
-        within("PairServer::run returns", running).await.unwrap();
-        server.close().await;
-        client.close().await;
-        drop((server, client));
-        soak.finish("requests", done, &budget, 2 * MIB).await;
+                .with_timeout(PATIENCE)
+        })
     });
 }
 

@@ -481,6 +481,31 @@ fn pattern() -> Seeds {
     );
     push.send_hwm = 2;
 
+    // A REQ's peer "answers" before the request has left: unsolicited, discarded; the
+    // real reply comes after the pop. (The `pattern` target found REQ taking the early one,
+    // then letting a second request leave behind the first.)
+    let req_early_reply = PatternScenario::new(
+        Req,
+        vec![
+            connect(0),
+            connect(1),
+            send(&[b"a"]),
+            Reply {
+                slot: 0,
+                body: raw(b"ba"),
+            },
+            Recv,
+            send(&[b"b"]),
+            pop(1),
+            pop(0),
+            Reply {
+                slot: 0,
+                body: raw(b"ab"),
+            },
+            Recv,
+        ],
+    );
+
     // DEALER fair-queues input from two peers, with a receive HWM of 1 pushing back.
     let mut dealer = PatternScenario::new(
         Dealer,
@@ -1011,6 +1036,7 @@ fn pattern() -> Seeds {
         ("pub-long-prefix-disconnect", seed(publisher)),
         ("dealer-fair-queue-hwm", seed(dealer)),
         ("req-correlate-lockstep", seed(req)),
+        ("req-reply-before-the-request-left", seed(req_early_reply)),
         ("req-relaxed-correlate", seed(req_relaxed)),
         ("rep-two-requesters", seed(rep)),
         ("router-handover-mandatory", seed(router)),

@@ -778,10 +778,13 @@ impl Model {
                 if reply.len() < 2 || !reply.frames()[0].is_empty() {
                     return Ok(()); // malformed
                 }
+                let current = self.req_current.expect("a request was sent");
+                if !self.requests[current].left {
+                    return Ok(()); // unsolicited: the request has not left yet
+                }
                 reply.pop_front();
                 // Kept by the REQ, not queued in the peer's inbox.
                 self.req = ReqState::ReplyReady(reply);
-                let current = self.req_current.expect("a request was sent");
                 self.requests[current].replied = true;
                 Ok(())
             }

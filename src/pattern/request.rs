@@ -57,11 +57,19 @@ impl Req {
 }
 
 impl Behavior for Req {
-    fn on_message(&mut self, _: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
+    fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
         let from_asked_peer =
             matches!(&self.state, State::Awaiting { peer: asked, .. } if *asked == peer);
-        // Anything else (a stray, late or malformed reply) is discarded, as RFC 28 requires.
-        if let Some(reply) = from_asked_peer.then(|| self.unwrap_reply(msg)).flatten() {
+        // Only a request that has left can be answered: until the connection has taken it
+        // from the peer's queue (the last thing queued there), a "reply" is unsolicited, and
+        // accepting it would let the next request leave behind this one.
+        let request_left = pipes.stats(peer).is_some_and(|s| s.outbound_msgs == 0);
+        // Anything else (a stray, early, late or malformed reply) is discarded, as RFC 28
+        // requires.
+        if let Some(reply) = (from_asked_peer && request_left)
+            .then(|| self.unwrap_reply(msg))
+            .flatten()
+        {
             self.state = State::ReplyReady(reply);
         }
         Ok(())

@@ -112,6 +112,21 @@ mod req {
     }
 
     #[test]
+    fn a_reply_before_the_request_has_left_is_unsolicited() {
+        // Found by the `pattern` fuzz target: a peer "answering" a request still in our
+        // queue was taken for the reply, and the next request then left behind the first,
+        // two requests on the wire at once.
+        let mut req = pattern(SocketType::Req);
+        let peer = connect_peers(&mut req, SocketType::Rep, 1)[0];
+        req.send(msg(&["q"])).unwrap();
+        input(&mut req, peer, msg(&["", "too early"]));
+        assert_eq!(req.recv(), Ok(None), "discarded");
+        assert_eq!(output_msgs(&mut req, peer), [msg(&["", "q"])]);
+        input(&mut req, peer, msg(&["", "answer"]));
+        assert_eq!(req.recv(), Ok(Some(msg(&["answer"]))));
+    }
+
+    #[test]
     fn malformed_replies_are_dropped() {
         let mut req = pattern(SocketType::Req);
         let peer = connect_peers(&mut req, SocketType::Rep, 1)[0];
@@ -169,6 +184,7 @@ mod req {
         let mut req = pattern(SocketType::Req);
         let peer = connect_peers(&mut req, SocketType::Rep, 1)[0];
         req.send(msg(&["q"])).unwrap();
+        assert_eq!(output_msgs(&mut req, peer).len(), 1, "the request left");
         input(&mut req, peer, msg(&["", "a"]));
         req.detach(peer);
         assert_eq!(req.recv(), Ok(Some(msg(&["a"]))));
@@ -183,16 +199,14 @@ mod req {
         });
         let peer = connect_peers(&mut req, SocketType::Rep, 1)[0];
         req.send(msg(&["1"])).unwrap();
-        input(&mut req, peer, msg(&["", "r1"]));
         assert!(
             matches!(req.send(msg(&["2"])), Err(SendError::WouldBlock(_))),
             "queue full"
         );
-        assert_eq!(
-            req.recv(),
-            Ok(Some(msg(&["r1"]))),
-            "the reply is still there"
-        );
+        // Request 1 is still the one awaited: its reply, once it has left, is taken.
+        assert_eq!(output_msgs(&mut req, peer), [msg(&["", "1"])]);
+        input(&mut req, peer, msg(&["", "r1"]));
+        assert_eq!(req.recv(), Ok(Some(msg(&["r1"]))), "the reply is taken");
     }
 
     #[test]
@@ -200,8 +214,10 @@ mod req {
         let mut req = with_options(SocketType::Req, |o| o.req_relaxed = true);
         let peer = connect_peers(&mut req, SocketType::Rep, 1)[0];
         req.send(msg(&["1"])).unwrap();
+        let _ = output_msgs(&mut req, peer);
         input(&mut req, peer, msg(&["", "r1"]));
         req.send(msg(&["2"])).unwrap();
+        let _ = output_msgs(&mut req, peer);
         input(&mut req, peer, msg(&["", "r2"]));
         assert_eq!(req.recv(), Ok(Some(msg(&["r2"]))));
     }
