@@ -89,6 +89,7 @@ pub mod pattern;
 pub mod proto;
 #[cfg(feature = "python-json")]
 pub mod python_json;
+pub mod security;
 pub mod sim;
 
 pub use endpoint::{Endpoint, EndpointError, Host};

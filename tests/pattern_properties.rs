@@ -118,6 +118,8 @@ fn peer_info(socket_type: SocketType) -> PeerInfo {
         version: ZmtpVersion::V3_1,
         mechanism: MechanismName::NULL,
         metadata: Metadata::new(),
+        user_id: None,
+        auth_metadata: Default::default(),
     }
 }
 

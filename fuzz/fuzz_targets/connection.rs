@@ -388,6 +388,8 @@ impl Harness {
             version: ZmtpVersion::negotiate(3, controls.peer_minor),
             mechanism: MechanismName::NULL,
             metadata,
+            user_id: None,
+            auth_metadata: Default::default(),
         };
         assert!(self.conn.is_ready(), "handshake failed: {:?}", self.closed);
         assert_eq!(self.events, [Event::Ready(expected)]);

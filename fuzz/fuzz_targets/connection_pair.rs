@@ -123,6 +123,8 @@ fn peer_info(side: &Side) -> PeerInfo {
         version: ZmtpVersion::V3_1,
         mechanism: MechanismName::NULL,
         metadata: side.conn.config().local_metadata(),
+        user_id: None,
+        auth_metadata: Default::default(),
     }
 }
 

@@ -310,6 +310,8 @@ impl Model {
                     version: ZmtpVersion::V3_1,
                     mechanism: MechanismName::NULL,
                     metadata: Metadata::new(),
+                    user_id: None,
+                    auth_metadata: Default::default(),
                 };
                 let result = pattern.connected(id, &info);
                 let expected = self.connect(id, identity);

@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncWrite};
 
+use super::auth::AuthFuture;
 use super::runtime::Timer;
 use super::shared::Shared;
 use crate::pattern::{Link, PeerError, PeerId, PeerOutput};
 use crate::proto::ConnectionError;
+use crate::security::{AuthDecision, AuthStatus};
 
 /// Octets read per call: large enough to decode many frames per lock.
 const READ_BUFFER: usize = 64 * 1024;
@@ -95,6 +97,10 @@ pub(crate) struct Driver<S> {
     failing: Option<(Ended, Instant)>,
     /// Whether the stream may have data to read.
     readable: Arc<ReadReady>,
+    /// The peer's transport address, for the authenticator.
+    address: String,
+    /// The authenticator deciding on this client.
+    deciding: Option<AuthFuture>,
 }
 
 /// The waker handed to reads: it notes that the stream became readable, then wakes the
@@ -135,8 +141,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         link: Link,
         stream: S,
         probe: Option<ReadProbe<S>>,
+        address: String,
     ) -> Self {
         Self {
+            address,
+            deciding: None,
             shared,
             peer,
             link,
@@ -374,6 +383,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         self.readable.ready.store(true, Ordering::SeqCst);
     }
 
+    /// Starts the authenticator on a client waiting for a decision, and hands its decision
+    /// to the connection; whether anything happened.
+    fn poll_auth(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.deciding.is_none() {
+            let Some(mut request) = self.link.poll_auth_request() else {
+                return false;
+            };
+            request.address = self.address.clone();
+            self.deciding = Some(match &self.shared.authenticator {
+                Some(authenticator) => authenticator.decide(request),
+                // Options that ask without an authenticator to answer: nobody may vouch
+                // for the client.
+                None => Box::pin(std::future::ready(AuthDecision::deny_with(
+                    AuthStatus::InternalError,
+                    "the socket asks for authentication but has no authenticator",
+                ))),
+            });
+        }
+        let Some(deciding) = self.deciding.as_mut() else {
+            return false;
+        };
+        let Poll::Ready(decision) = deciding.as_mut().poll(cx) else {
+            return false;
+        };
+        self.deciding = None;
+        if let AuthDecision::Deny { status, text } = &decision {
+            log::info!(
+                "{}: client {} refused ({status}): {text}",
+                self.peer,
+                self.address
+            );
+        }
+        let now = self.shared.runtime.now();
+        let result = self.link.authenticate(decision, now);
+        self.deliver(result, now);
+        true
+    }
+
     /// Arms the timer for `deadline`; whether it has already fired.
     fn poll_timer(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
         if deadline != self.timer_at {
@@ -421,6 +468,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
                     Ok(read) => progress |= read,
                     Err(ended) => return Poll::Ready(ended),
                 }
+            }
+            if this.failing.is_none() {
+                progress |= this.poll_auth(cx);
             }
             progress |= this.poll_timer(cx, deadline);
             if !progress {

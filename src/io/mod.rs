@@ -50,6 +50,7 @@
 //! | `ZMQ_SUBSCRIBE` | [`Socket::subscribe`] |
 //! | `zmq_close` + `ZMQ_LINGER` | [`Socket::close`], or dropping the last clone |
 
+mod auth;
 mod driver;
 mod options;
 pub mod runtime;
@@ -68,6 +69,7 @@ use crate::pattern::{AttachError, RecvError, SendError};
 use crate::proto::ConfigError;
 
 pub use crate::endpoint::{Endpoint, Host};
+pub use auth::{AuthFuture, Authenticator};
 pub use options::{
     DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder,
 };

@@ -6,10 +6,14 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::Error;
+use super::auth::Authenticator;
 use super::runtime::{Runtime, SmolRuntime};
 use super::socket::Socket;
 use crate::pattern::SocketOptions;
 use crate::proto::{ConfigError, HeartbeatConfig, SocketType};
+use crate::security::Security;
+#[cfg(feature = "curve")]
+use crate::security::{CurveKeyPair, CurvePublicKey, CurveSecretKey, Entropy};
 
 /// Default time `close` (or dropping the last handle) keeps trying to deliver queued
 /// messages. libzmq waits forever by default, which hangs programs on exit.
@@ -43,6 +47,7 @@ pub struct SocketBuilder {
     pub(crate) reconnect_ivl_max: Duration,
     pub(crate) subscriptions: Vec<Bytes>,
     pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) authenticator: Option<Authenticator>,
     identity: Option<Bytes>,
     properties: Vec<(String, Bytes)>,
 }
@@ -56,6 +61,7 @@ impl SocketBuilder {
             reconnect_ivl_max: DEFAULT_RECONNECT_IVL_MAX,
             subscriptions: Vec::new(),
             runtime: Arc::new(SmolRuntime),
+            authenticator: None,
             identity: None,
             properties: Vec::new(),
         }
@@ -209,6 +215,14 @@ impl SocketBuilder {
 
     /// The socket, ready to bind and connect.
     pub fn build(mut self) -> Result<Socket, Error> {
+        if let Security::PlainClient { username, password } = &self.options.connection.security
+            && (username.len() > 255 || password.len() > 255)
+        {
+            return Err(ConfigError::BadCredentials(
+                "PLAIN user names and passwords are at most 255 octets".into(),
+            )
+            .into());
+        }
         if let Some(id) = self.identity.take() {
             self.options.connection.set_identity(id)?;
         }
@@ -220,5 +234,64 @@ impl SocketBuilder {
                 .map_err(|reason| ConfigError::BadProperty { name, reason })?;
         }
         Socket::from_builder(self)
+    }
+}
+
+/// Security (PLAIN, CURVE) and authentication.
+impl SocketBuilder {
+    /// The security mechanism and our side of it ([`Security`]); the methods below set the
+    /// common cases.
+    pub fn security(mut self, security: Security) -> Self {
+        self.options.connection.security = security;
+        self
+    }
+
+    /// PLAIN server (ZMQ_PLAIN_SERVER): clients present a user name and password, checked
+    /// by the [`authenticator`](Self::authenticator) (all accepted without one).
+    pub fn plain_server(self) -> Self {
+        self.security(Security::PlainServer)
+    }
+
+    /// PLAIN client (ZMQ_PLAIN_USERNAME/_PASSWORD), each at most 255 octets. PLAIN sends
+    /// them in clear: use it on trusted networks, or over TLS.
+    pub fn plain_client(self, username: impl Into<Bytes>, password: impl AsRef<[u8]>) -> Self {
+        self.security(Security::plain_client(username, password))
+    }
+
+    /// CURVE server (ZMQ_CURVE_SERVER + ZMQ_CURVE_SECRETKEY): traffic is encrypted, and
+    /// clients must know this key's public half.
+    #[cfg(feature = "curve")]
+    pub fn curve_server(self, secret: CurveSecretKey) -> Self {
+        self.security(Security::curve_server(secret))
+    }
+
+    /// CURVE client (ZMQ_CURVE_SERVERKEY + _PUBLICKEY + _SECRETKEY) of the server whose
+    /// public key is `server_key`, known to it by `keypair`'s public key.
+    #[cfg(feature = "curve")]
+    pub fn curve_client(self, server_key: CurvePublicKey, keypair: CurveKeyPair) -> Self {
+        self.security(Security::curve_client(server_key, keypair))
+    }
+
+    /// Where CURVE's keys and nonces draw randomness from (the operating system's
+    /// generator by default; seed it only in tests).
+    #[cfg(feature = "curve")]
+    pub fn entropy(mut self, entropy: Entropy) -> Self {
+        self.options.connection.entropy = entropy;
+        self
+    }
+
+    /// The ZAP domain the authenticator is told (ZMQ_ZAP_DOMAIN).
+    pub fn zap_domain(mut self, domain: impl Into<Bytes>) -> Self {
+        self.options.connection.zap_domain = domain.into();
+        self
+    }
+
+    /// Decides which clients are let in (a ZAP handler): PLAIN and CURVE servers ask it
+    /// about every client, NULL sockets about every peer that connects to them. See
+    /// [`Authenticator`] for sync and async forms.
+    pub fn authenticator(mut self, authenticator: Authenticator) -> Self {
+        self.options.connection.authenticate = true;
+        self.authenticator = Some(authenticator);
+        self
     }
 }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
+use super::auth::Authenticator;
 use super::runtime::Runtime;
 use super::tasks::EndpointTask;
 use crate::pattern::{PeerId, SocketCore, SocketEvent};
@@ -60,6 +61,8 @@ pub(crate) struct Shared {
     inner: Mutex<Inner>,
     /// Where the socket's tasks run and its timers tick.
     pub(crate) runtime: Arc<dyn Runtime>,
+    /// Decides on clients' credentials, if the socket has an authenticator.
+    pub(crate) authenticator: Option<Authenticator>,
 }
 
 /// Wakers to wake once the lock is released.
@@ -75,9 +78,14 @@ impl Wakeups {
 }
 
 impl Shared {
-    pub(crate) fn new(core: SocketCore, runtime: Arc<dyn Runtime>) -> Arc<Self> {
+    pub(crate) fn new(
+        core: SocketCore,
+        runtime: Arc<dyn Runtime>,
+        authenticator: Option<Authenticator>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             runtime,
+            authenticator,
             inner: Mutex::new(Inner {
                 core,
                 peers: HashMap::new(),

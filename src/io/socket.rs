@@ -93,7 +93,11 @@ impl Socket {
         let handshake = builder.options.connection.handshake_timeout;
         Ok(Self {
             handle: Arc::new(Handle {
-                shared: Shared::new(core, Arc::clone(&builder.runtime)),
+                shared: Shared::new(
+                    core,
+                    Arc::clone(&builder.runtime),
+                    builder.authenticator.clone(),
+                ),
                 linger: builder.linger,
                 backoff: Backoff {
                     initial: builder.reconnect_ivl,
@@ -225,7 +229,7 @@ impl Socket {
             Ok((peer, link))
         })?;
         // A stream of unknown kind: the driver learns it is drained by reading.
-        spawn_connection(self.shared(), peer, link, stream, None);
+        spawn_connection(self.shared(), peer, link, stream, None, String::new());
         Ok(())
     }
 

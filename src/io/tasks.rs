@@ -103,7 +103,15 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
                     let Some((peer, link)) = accepted else {
                         break;
                     };
-                    spawn_connection(&shared, peer, link, stream, Some(Stream::poll_readable));
+                    let address = stream.peer_address();
+                    spawn_connection(
+                        &shared,
+                        peer,
+                        link,
+                        stream,
+                        Some(Stream::poll_readable),
+                        address,
+                    );
                 }
                 Some(Err(err)) => {
                     // Typically out of file descriptors: pause instead of spinning.
@@ -127,13 +135,14 @@ pub(crate) fn spawn_connection<S>(
     link: Link,
     stream: S,
     probe: Option<ReadProbe<S>>,
+    address: String,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let guard = shared.task_started();
     // The driver goes into the task's future once: moved through an `async` block's
     // captures it would be stored twice, and a connection is most of a peer's memory.
-    let mut driver = Driver::new(Arc::clone(shared), peer, link, stream, probe);
+    let mut driver = Driver::new(Arc::clone(shared), peer, link, stream, probe, address);
     let shared = Arc::clone(shared);
     spawn(&*shared.runtime.clone(), async move {
         run_connection(&shared, &mut driver).await;
@@ -230,7 +239,9 @@ pub(crate) fn spawn_connector(
                         break;
                     };
                     let probe = Some(Stream::poll_readable as ReadProbe<Stream>);
-                    let mut driver = Driver::new(Arc::clone(&shared), peer, link, stream, probe);
+                    let address = stream.peer_address();
+                    let mut driver =
+                        Driver::new(Arc::clone(&shared), peer, link, stream, probe, address);
                     let outcome = run_connection(&shared, &mut driver).await;
                     if let Ended::Stopped = outcome.ended {
                         break;

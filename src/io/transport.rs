@@ -169,6 +169,19 @@ macro_rules! delegate {
 }
 
 impl Stream {
+    /// The peer's address as ZAP reports it: the IP for TCP, empty for IPC.
+    pub(crate) fn peer_address(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s
+                .get_ref()
+                .peer_addr()
+                .map(|addr| addr.ip().to_string())
+                .unwrap_or_default(),
+            #[cfg(unix)]
+            Stream::Ipc(_) => String::new(),
+        }
+    }
+
     /// Waits until the stream may have data, without reading (registers with the reactor).
     pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::Msg;
 use crate::proto::{Config, Connection, ConnectionError, Event, PeerInfo, Role, SocketType};
+use crate::security::{AuthDecision, AuthRequest};
 
 /// Default octets a connection may have waiting for its transport before the socket stops
 /// moving messages into it; the rest wait in the peer's queue, where the HWM counts them.
@@ -127,6 +128,23 @@ impl Link {
     /// `n` octets were read into the room [`Link::receive_in_place`] lent.
     pub fn handle_received(&mut self, n: usize, now: Instant) -> Result<(), ConnectionError> {
         self.conn.handle_received(n, now)
+    }
+
+    /// A client waiting for the application's decision (see
+    /// [`Connection::poll_auth_request`]), once.
+    #[must_use]
+    pub fn poll_auth_request(&mut self) -> Option<AuthRequest> {
+        self.conn.poll_auth_request()
+    }
+
+    /// The application's decision on that client; then [`SocketCore::deliver`] as after
+    /// input (the handshake may have completed).
+    pub fn authenticate(
+        &mut self,
+        decision: AuthDecision,
+        now: Instant,
+    ) -> Result<(), ConnectionError> {
+        self.conn.authenticate(decision, now)
     }
 
     /// Whether the driver should read more: everything read so far was delivered.

@@ -16,6 +16,7 @@ use super::core::{Link, PeerError, SocketCore, SocketEvent, SocketOptions};
 use super::{AttachError, Pattern, PeerId, PeerOutput, RecvError, SendError};
 use crate::Msg;
 use crate::proto::{Connection, SocketType};
+use crate::security::{AuthDecision, AuthRequest};
 
 /// A whole socket: pattern semantics over many peers, one ZMTP connection each, no IO.
 ///
@@ -129,6 +130,31 @@ impl Socket {
         // first, exactly as if the error had come in a later read.
         let delivered = self.core.deliver(peer, link);
         decoded?;
+        delivered
+    }
+
+    /// A client waiting for the application's decision, with its peer (servers whose
+    /// [`Config::authenticate`](crate::proto::Config::authenticate) is set): answer with
+    /// [`Socket::authenticate`]. Each request is returned once.
+    #[must_use]
+    pub fn poll_auth_request(&mut self) -> Option<(PeerId, AuthRequest)> {
+        self.links
+            .iter_mut()
+            .find_map(|(&peer, link)| link.poll_auth_request().map(|request| (peer, request)))
+    }
+
+    /// The application's decision on `peer`'s client. An error means the transport should
+    /// be flushed ([`Socket::poll_transmit`]: a refused client is told why) and closed.
+    pub fn authenticate(
+        &mut self,
+        peer: PeerId,
+        decision: AuthDecision,
+        now: Instant,
+    ) -> Result<(), PeerError> {
+        let link = self.links.get_mut(&peer).ok_or(PeerError::NotConnected)?;
+        let decided = link.authenticate(decision, now);
+        let delivered = self.core.deliver(peer, link);
+        decided?;
         delivered
     }
 

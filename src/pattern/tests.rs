@@ -13,6 +13,8 @@ fn info(socket_type: SocketType, identity: Option<&str>) -> PeerInfo {
         version: ZmtpVersion::V3_1,
         mechanism: crate::proto::MechanismName::NULL,
         metadata: Metadata::new(),
+        user_id: None,
+        auth_metadata: Default::default(),
     }
 }
 

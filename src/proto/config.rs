@@ -7,6 +7,9 @@ use thiserror::Error;
 
 use super::metadata::{Metadata, MetadataError};
 use super::socket_type::SocketType;
+#[cfg(feature = "curve")]
+use crate::security::Entropy;
+use crate::security::Security;
 
 /// Default limit on one incoming message (all frames together): 64 MiB. libzmq's default is
 /// unlimited, which lets any peer make us buffer as much as it cares to send.
@@ -54,6 +57,23 @@ pub struct Config {
     pub handshake_timeout: Option<Duration>,
     /// Heartbeat settings.
     pub heartbeat: HeartbeatConfig,
+    /// The security mechanism and our side of it (NULL by default).
+    pub security: Security,
+    /// Server side: stop each handshake at an [`AuthRequest`](crate::security::AuthRequest)
+    /// for the application to decide ([`Connection::poll_auth_request`],
+    /// [`Connection::authenticate`]). Off: PLAIN and CURVE servers accept every client that
+    /// completes the mechanism, and NULL accepts everyone, as libzmq does without a ZAP
+    /// handler.
+    ///
+    /// [`Connection::poll_auth_request`]: super::Connection::poll_auth_request
+    /// [`Connection::authenticate`]: super::Connection::authenticate
+    pub authenticate: bool,
+    /// The ZAP domain passed to the authenticator (libzmq's ZMQ_ZAP_DOMAIN).
+    pub zap_domain: Bytes,
+    /// Where CURVE's keys and nonces draw randomness from: the operating system unless a
+    /// test or simulation seeds it.
+    #[cfg(feature = "curve")]
+    pub entropy: Entropy,
     identity: Option<Bytes>,
 }
 
@@ -65,6 +85,9 @@ pub enum ConfigError {
     /// reserves those for the implementation).
     #[error("invalid identity ({0}): identities are 1 to 255 octets and must not start with 0x00")]
     BadIdentity(String),
+    /// Credentials that cannot be sent (a PLAIN user name or password over 255 octets).
+    #[error("invalid credentials: {0}")]
+    BadCredentials(String),
     /// A metadata property that cannot be announced.
     #[error("invalid property {name:?}: {reason}")]
     BadProperty {
@@ -84,6 +107,11 @@ impl Config {
             max_msg_size: DEFAULT_MAX_MSG_SIZE,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             heartbeat: HeartbeatConfig::default(),
+            security: Security::Null,
+            authenticate: false,
+            zap_domain: Bytes::new(),
+            #[cfg(feature = "curve")]
+            entropy: Entropy::default(),
             identity: None,
         }
     }

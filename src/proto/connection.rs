@@ -11,14 +11,13 @@ use super::command::{Command, CommandError, RawCommand};
 use super::config::{Config, Role};
 use super::frame::{Frame, FrameDecoder, FrameEncoder, FrameError, FrameKind};
 use super::greeting::{Greeting, GreetingDecoder, GreetingError, MechanismName, ZmtpVersion};
-use super::mechanism::{
-    FrameCipher, HandshakeOutput, Mechanism, MechanismError, NullMechanism, Progress,
-};
+use super::mechanism::{self, FrameCipher, HandshakeOutput, Mechanism, MechanismError, Progress};
 use super::metadata::Metadata;
 use super::recv_buffer::{IN_PLACE_BODY, RecvBuffer};
 use super::socket_type::SocketType;
 use super::timers::{Expired, Timers};
 use crate::Msg;
+use crate::security::{AuthDecision, AuthRequest};
 
 /// Largest handshake command we buffer before the peer is authenticated. READY metadata and
 /// CURVE's INITIATE are a few hundred octets; this keeps unauthenticated peers cheap.
@@ -44,6 +43,10 @@ pub struct PeerInfo {
     pub mechanism: MechanismName,
     /// All properties the peer sent, including ones we do not interpret.
     pub metadata: Metadata,
+    /// The user id our authenticator gave the peer (libzmq's `User-Id` property).
+    pub user_id: Option<Bytes>,
+    /// Properties our authenticator attached to the peer (ZAP reply metadata).
+    pub auth_metadata: Metadata,
 }
 
 /// Something the connection has to report, drained with [`Connection::poll_event`].
@@ -119,6 +122,18 @@ pub enum ConnectionError {
     /// The peer sent an ERROR command.
     #[error("the peer reported an error: {0}")]
     PeerError(String),
+    /// The peer's authenticator refused us: an ERROR command with a ZAP status code
+    /// during a PLAIN or CURVE handshake (wrong password, unknown key …).
+    #[error(
+        "the peer refused our {mechanism} credentials (ZAP status {status}: {})",
+        match status / 100 { 3 => "temporary failure, may retry", 5 => "its authenticator failed", _ => "authentication failed" }
+    )]
+    AuthenticationFailed {
+        /// The mechanism.
+        mechanism: MechanismName,
+        /// The status code (300, 400 or 500).
+        status: u16,
+    },
     /// Greeting and handshake did not complete in time.
     #[error("handshake did not complete within {0:?}")]
     HandshakeTimeout(Duration),
@@ -133,13 +148,12 @@ pub enum ConnectionError {
 impl ConnectionError {
     /// Whether this error is worth an ERROR command to the peer before closing: it is a
     /// considered refusal, not a broken or silent stream.
-    fn tells_peer(&self) -> bool {
-        matches!(
-            self,
-            Self::IncompatibleSocketType { .. }
-                | Self::MissingSocketType
-                | Self::Mechanism(MechanismError::Rejected { .. })
-        )
+    fn peer_reason(&self) -> Option<String> {
+        match self {
+            Self::IncompatibleSocketType { .. } | Self::MissingSocketType => Some(self.to_string()),
+            Self::Mechanism(err) => err.peer_reason(),
+            _ => None,
+        }
     }
 }
 
@@ -169,12 +183,23 @@ enum State {
     Handshake {
         mechanism: Box<dyn Mechanism>,
         version: ZmtpVersion,
+        auth: AuthStage,
     },
     Ready {
         cipher: Option<Box<dyn FrameCipher>>,
         peer: PeerInfo,
     },
     Closed(ConnectionError),
+}
+
+/// Where a server-side handshake is with the application's authenticator.
+enum AuthStage {
+    /// Not asked (yet, or at all).
+    None,
+    /// Waiting for [`Connection::authenticate`]; the request until it is polled.
+    Asked(Option<Box<AuthRequest>>),
+    /// Let in, as this user with these properties.
+    Allowed(Bytes, Metadata),
 }
 
 /// One peer's ZMTP lifecycle: greeting → security handshake → traffic → closed.
@@ -235,9 +260,11 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection using the NULL mechanism. Our greeting is queued for transmission at once.
+    /// A connection using the mechanism `config.security` names, on `role`'s side of the
+    /// transport. Our greeting is queued for transmission at once.
     pub fn new(config: Config, role: Role, now: Instant) -> Self {
-        Self::with_mechanism(config, Box::new(NullMechanism::new(role)), now)
+        let mechanism = mechanism::for_config(&config, role);
+        Self::with_mechanism(config, mechanism, now)
     }
 
     /// A connection using the given security mechanism.
@@ -334,6 +361,75 @@ impl Connection {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next_deadline()
+    }
+
+    /// A client waiting for the application's decision ([`Config::authenticate`]), once:
+    /// answer with [`authenticate`](Self::authenticate), at once or later (the handshake
+    /// timeout keeps running meanwhile).
+    #[must_use]
+    pub fn poll_auth_request(&mut self) -> Option<AuthRequest> {
+        match &mut self.state {
+            State::Handshake {
+                auth: AuthStage::Asked(request),
+                ..
+            } => request.take().map(|request| *request),
+            _ => None,
+        }
+    }
+
+    /// Whether the handshake waits for [`authenticate`](Self::authenticate).
+    pub fn awaits_authentication(&self) -> bool {
+        matches!(
+            self.state,
+            State::Handshake {
+                auth: AuthStage::Asked(_),
+                ..
+            }
+        )
+    }
+
+    /// The application's decision on the client of [`poll_auth_request`]: the handshake
+    /// goes on, or the client is sent an ERROR with the status code and the connection
+    /// closes (returning [`MechanismError::Denied`]). A decision nobody asked for is
+    /// ignored.
+    ///
+    /// [`poll_auth_request`]: Self::poll_auth_request
+    pub fn authenticate(
+        &mut self,
+        decision: AuthDecision,
+        now: Instant,
+    ) -> Result<(), ConnectionError> {
+        let State::Handshake {
+            mechanism,
+            auth: auth @ AuthStage::Asked(_),
+            ..
+        } = &mut self.state
+        else {
+            return match &self.state {
+                State::Closed(err) => Err(err.clone()),
+                _ => Ok(()),
+            };
+        };
+        match decision {
+            AuthDecision::Allow { user_id, metadata } => {
+                *auth = AuthStage::Allowed(user_id, metadata);
+                let mut out = HandshakeOutput::default();
+                let progress = mechanism.allowed(&self.local_metadata, &mut out);
+                self.queue_handshake(out);
+                let result = progress
+                    .map_err(ConnectionError::from)
+                    .and_then(|progress| self.on_progress(progress, now));
+                result.map_err(|err| self.fail(err))
+            }
+            AuthDecision::Deny { status, text } => {
+                let err = MechanismError::Denied {
+                    mechanism: mechanism.name(),
+                    status,
+                    text,
+                };
+                Err(self.fail(err.into()))
+            }
+        }
     }
 
     /// The next event, if any.
@@ -530,6 +626,7 @@ impl Connection {
         self.state = State::Handshake {
             mechanism,
             version: greeting.version(),
+            auth: AuthStage::None,
         };
         self.queue_handshake(out);
         Ok(())
@@ -560,29 +657,75 @@ impl Connection {
         }
         let raw = RawCommand::parse(frame.body)?;
         if raw.name == "ERROR" {
-            return Err(peer_error(Command::interpret(raw)?));
+            let mechanism = self.mechanism_name();
+            return Err(handshake_error(Command::interpret(raw)?, mechanism));
         }
-        let State::Handshake { mechanism, version } = &mut self.state else {
+        let State::Handshake {
+            mechanism, auth, ..
+        } = &mut self.state
+        else {
             unreachable!("checked by the caller");
         };
-        let version = *version;
+        if matches!(auth, AuthStage::Asked(_)) {
+            return Err(MechanismError::UnexpectedCommand {
+                mechanism: mechanism.name(),
+                command: raw.name_str(),
+                when: "while the application decides on the client",
+            }
+            .into());
+        }
         let mut out = HandshakeOutput::default();
         let progress = mechanism.handle_command(raw, &self.local_metadata, &mut out)?;
         self.queue_handshake(out);
-        if let Progress::PeerReady(metadata) = progress {
-            let peer = self.validate_peer(metadata, version)?;
-            let State::Handshake { mechanism, .. } = mem::replace(&mut self.state, placeholder())
-            else {
-                unreachable!("checked above");
-            };
-            let mut out = HandshakeOutput::default();
-            let cipher = mechanism.accept(&self.local_metadata, &mut out)?;
-            self.queue_handshake(out);
-            self.timers.on_ready(now, version >= ZmtpVersion::V3_1);
-            self.events.push_back(Event::Ready(peer.clone()));
-            self.state = State::Ready { cipher, peer };
+        self.on_progress(progress, now)
+    }
+
+    /// Acts on how far the mechanism has come: asks the application about the client, or
+    /// checks the peer's metadata and completes the handshake.
+    fn on_progress(&mut self, progress: Progress, now: Instant) -> Result<(), ConnectionError> {
+        let State::Handshake {
+            mechanism,
+            version,
+            auth,
+        } = &mut self.state
+        else {
+            unreachable!("called during the handshake");
+        };
+        let version = *version;
+        match progress {
+            Progress::Continue => Ok(()),
+            Progress::Authenticate(credentials) => {
+                *auth = AuthStage::Asked(Some(Box::new(AuthRequest {
+                    domain: self.config.zap_domain.clone(),
+                    address: String::new(),
+                    routing_id: self.config.identity().cloned().unwrap_or_default(),
+                    mechanism: mechanism.name(),
+                    credentials,
+                })));
+                Ok(())
+            }
+            Progress::PeerReady(metadata) => {
+                let (user_id, auth_metadata) = match mem::replace(auth, AuthStage::None) {
+                    AuthStage::Allowed(user_id, metadata) => (Some(user_id), metadata),
+                    _ => (None, Metadata::new()),
+                };
+                let mut peer = self.validate_peer(metadata, version)?;
+                peer.user_id = user_id;
+                peer.auth_metadata = auth_metadata;
+                let State::Handshake { mechanism, .. } =
+                    mem::replace(&mut self.state, placeholder())
+                else {
+                    unreachable!("checked above");
+                };
+                let mut out = HandshakeOutput::default();
+                let cipher = mechanism.accept(&self.local_metadata, &mut out)?;
+                self.queue_handshake(out);
+                self.timers.on_ready(now, version >= ZmtpVersion::V3_1);
+                self.events.push_back(Event::Ready(peer.clone()));
+                self.state = State::Ready { cipher, peer };
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     fn validate_peer(
@@ -606,6 +749,8 @@ impl Connection {
             version,
             mechanism: self.mechanism_name(),
             metadata,
+            user_id: None,
+            auth_metadata: Metadata::new(),
         })
     }
 
@@ -697,7 +842,8 @@ impl Connection {
                 ..
             } => {
                 let sealed = cipher.seal(kind, body)?;
-                self.tx.push(FrameKind::Command, &sealed);
+                // A single message frame, as libzmq sends CURVE's MESSAGE (it reads either).
+                self.tx.push(FrameKind::Message { more: false }, &sealed);
             }
             _ => self.tx.push(kind, body),
         }
@@ -709,8 +855,8 @@ impl Connection {
     /// writing) when the peer deserves to know why.
     fn fail(&mut self, err: ConnectionError) -> ConnectionError {
         let handshaking = self.greeted && !self.is_ready();
-        if handshaking && err.tells_peer() {
-            let reason = Bytes::from(err.to_string());
+        if let Some(reason) = err.peer_reason().filter(|_| handshaking) {
+            let reason = Bytes::from(reason);
             self.tx
                 .push(FrameKind::Command, &Command::Error(reason).to_bytes());
         }
@@ -728,6 +874,22 @@ fn placeholder() -> State {
     State::Closed(ConnectionError::PeerError(
         "internal: state in transition".into(),
     ))
+}
+
+/// An ERROR during the handshake: a ZAP status code from a PLAIN or CURVE server says our
+/// credentials were refused.
+fn handshake_error(command: Command, mechanism: MechanismName) -> ConnectionError {
+    if let Command::Error(reason) = &command
+        && mechanism != MechanismName::NULL
+        && let [d @ b'3'..=b'5', b'0'..=b'9', b'0'..=b'9'] = reason[..]
+    {
+        let status = std::str::from_utf8(&reason[..])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(u16::from(d - b'0') * 100);
+        return ConnectionError::AuthenticationFailed { mechanism, status };
+    }
+    peer_error(command)
 }
 
 fn peer_error(command: Command) -> ConnectionError {

@@ -579,8 +579,8 @@ mod xor {
                 mechanism: name(),
                 reason: reason.into(),
             };
-            if wire.kind != FrameKind::Command {
-                return Err(bad("clear-text frame"));
+            if wire.kind != (FrameKind::Message { more: false }) {
+                return Err(bad("a frame other than a sealed one"));
             }
             let raw = RawCommand::parse(wire.body).map_err(|e| bad(&e.to_string()))?;
             let (&flags, body) = raw.data.split_first().ok_or_else(|| bad("no flags"))?;

@@ -9,8 +9,18 @@
 //! mechanism into an optional [`FrameCipher`] for the rest of the connection. NULL and PLAIN
 //! return no cipher (frames travel as they are); CURVE returns one that seals every frame into
 //! a MESSAGE command.
+//!
+//! A server-side mechanism built to ask the application ([`Config::authenticate`]) stops
+//! at [`Progress::Authenticate`] with the client's [`Credentials`]; the connection turns
+//! them into an [`AuthRequest`](crate::security::AuthRequest) and goes on with
+//! [`Mechanism::allowed`] once the application lets the client in.
 
+#[cfg(feature = "curve")]
+mod curve;
 mod null;
+mod plain;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::fmt;
 
@@ -22,7 +32,38 @@ use super::frame::{Frame, FrameKind};
 use super::greeting::{Greeting, MechanismName};
 use super::metadata::Metadata;
 
+#[cfg(feature = "curve")]
+pub use curve::{CurveClient, CurveServer};
 pub use null::NullMechanism;
+pub use plain::{PlainClient, PlainServer};
+
+use super::config::{Config, Role};
+use crate::security::{AuthStatus, Credentials, Security};
+
+/// The mechanism a connection with `config` uses on `role`'s side of the transport.
+pub(crate) fn for_config(config: &Config, role: Role) -> Box<dyn Mechanism> {
+    let ask = config.authenticate;
+    match &config.security {
+        Security::Null => Box::new(NullMechanism::new(role).authenticating(ask)),
+        Security::PlainClient { username, password } => {
+            Box::new(PlainClient::new(username.clone(), password.clone()))
+        }
+        Security::PlainServer => Box::new(PlainServer::new(ask)),
+        #[cfg(feature = "curve")]
+        Security::CurveClient {
+            server_key,
+            keypair,
+        } => Box::new(CurveClient::new(
+            keypair.clone(),
+            *server_key,
+            &config.entropy,
+        )),
+        #[cfg(feature = "curve")]
+        Security::CurveServer { keypair } => {
+            Box::new(CurveServer::new(keypair.clone(), &config.entropy, ask))
+        }
+    }
+}
 
 /// How far a handshake has come after a command from the peer.
 #[derive(Debug)]
@@ -32,6 +73,9 @@ pub enum Progress {
     Continue,
     /// The peer's metadata is known; the connection validates it next.
     PeerReady(Metadata),
+    /// The client presented these credentials: the application decides
+    /// ([`Mechanism::allowed`] follows if it lets the client in).
+    Authenticate(Credentials),
 }
 
 /// One side of a security handshake, and (through [`Mechanism::accept`]) what it does to
@@ -60,6 +104,20 @@ pub trait Mechanism: Send + fmt::Debug {
         out: &mut HandshakeOutput,
     ) -> Result<Progress, MechanismError>;
 
+    /// The application let in the client whose credentials [`Progress::Authenticate`]
+    /// presented: go on with the handshake.
+    fn allowed(
+        &mut self,
+        _local: &Metadata,
+        _out: &mut HandshakeOutput,
+    ) -> Result<Progress, MechanismError> {
+        Err(MechanismError::UnexpectedCommand {
+            mechanism: self.name(),
+            command: "authentication decision".into(),
+            when: "from a mechanism that asked for none",
+        })
+    }
+
     /// The connection accepted the peer's metadata: write any final command and return the
     /// cipher that traffic goes through from now on (`None`: frames travel as they are).
     fn accept(
@@ -71,8 +129,9 @@ pub trait Mechanism: Send + fmt::Debug {
 
 /// Transforms every frame after the handshake, in both directions (CURVE's MESSAGE boxes).
 pub trait FrameCipher: Send + fmt::Debug {
-    /// Turns one outgoing frame (message part or command) into the body of the command frame
-    /// that carries it on the wire.
+    /// Turns one outgoing frame (message part or command) into the body of the frame that
+    /// carries it on the wire (sent as one final message frame, as libzmq sends CURVE's
+    /// MESSAGE command; [`open`](Self::open) must take either frame kind).
     fn seal(&mut self, kind: FrameKind, body: &[u8]) -> Result<Bytes, MechanismError>;
 
     /// Turns one frame from the wire back into the frame it carries.
@@ -135,6 +194,17 @@ pub enum MechanismError {
         /// Why, as sent to the peer.
         reason: String,
     },
+    /// The application's authenticator refused the client; the client is sent an ERROR
+    /// command with the status code (all libzmq peers expect).
+    #[error("{mechanism} handshake: the authenticator refused the client ({status}): {text}")]
+    Denied {
+        /// Our mechanism.
+        mechanism: MechanismName,
+        /// The ZAP status.
+        status: AuthStatus,
+        /// The authenticator's reason.
+        text: String,
+    },
     /// Traffic failed to decrypt or authenticate.
     #[error("{mechanism} cipher: {reason}")]
     Cipher {
@@ -146,6 +216,15 @@ pub enum MechanismError {
 }
 
 impl MechanismError {
+    /// The reason an ERROR command gives the peer, for refusals it should hear about.
+    pub(crate) fn peer_reason(&self) -> Option<String> {
+        match self {
+            Self::Rejected { reason, .. } => Some(reason.clone()),
+            Self::Denied { status, .. } => Some(status.code().to_string()),
+            _ => None,
+        }
+    }
+
     /// Wraps a parse error of a handshake command.
     pub fn malformed(mechanism: MechanismName, source: impl Into<CommandError>) -> Self {
         Self::Malformed {

@@ -6,6 +6,7 @@ use crate::proto::command::{Command, RawCommand};
 use crate::proto::config::Role;
 use crate::proto::greeting::MechanismName;
 use crate::proto::metadata::Metadata;
+use crate::security::Credentials;
 
 /// NULL handshake. Following the RFC grammar, the client sends READY first; the server
 /// answers with READY once it has accepted the client's metadata, or with ERROR if not.
@@ -13,6 +14,11 @@ use crate::proto::metadata::Metadata;
 pub struct NullMechanism {
     role: Role,
     peer_ready: bool,
+    /// The accepting side asks the application about each client (a NULL socket with an
+    /// authenticator, as libzmq's with a ZAP domain).
+    ask: bool,
+    /// The client's metadata, kept while the application decides.
+    waiting: Option<Metadata>,
 }
 
 impl NullMechanism {
@@ -21,7 +27,15 @@ impl NullMechanism {
         Self {
             role,
             peer_ready: false,
+            ask: false,
+            waiting: None,
         }
+    }
+
+    /// On the accepting side, asks the application about each client before accepting it.
+    pub fn authenticating(mut self, ask: bool) -> Self {
+        self.ask = ask && self.role == Role::Server;
+        self
     }
 }
 
@@ -61,9 +75,28 @@ impl Mechanism for NullMechanism {
         }
         self.peer_ready = true;
         match Command::interpret(command) {
+            Ok(Command::Ready(metadata)) if self.ask => {
+                self.waiting = Some(metadata);
+                Ok(Progress::Authenticate(Credentials::Null))
+            }
             Ok(Command::Ready(metadata)) => Ok(Progress::PeerReady(metadata)),
             Ok(_) => unreachable!("the name was READY"),
             Err(err) => Err(MechanismError::malformed(MechanismName::NULL, err)),
+        }
+    }
+
+    fn allowed(
+        &mut self,
+        _local: &Metadata,
+        _out: &mut HandshakeOutput,
+    ) -> Result<Progress, MechanismError> {
+        match self.waiting.take() {
+            Some(metadata) => Ok(Progress::PeerReady(metadata)),
+            None => Err(MechanismError::UnexpectedCommand {
+                mechanism: MechanismName::NULL,
+                command: "authentication decision".into(),
+                when: "before the client's READY",
+            }),
         }
     }
 
