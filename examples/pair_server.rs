@@ -1,6 +1,9 @@
 //! A pair server that echoes every message back.
 //!
 //! `cargo run --example pair_server -- --port 5560`
+//!
+//! Encrypted: `--curve-secret-key <secret>` (from `--keygen`), `--allow-key <Z85>`;
+//! passwords: `--plain-server` or `--allow-user user:password`.
 
 use std::process::ExitCode;
 
@@ -15,6 +18,8 @@ struct Args {
     /// TCP port to bind on every interface.
     #[arg(long)]
     port: u16,
+    #[command(flatten)]
+    security: support::ServerSecurity,
 }
 
 fn main() -> ExitCode {
@@ -23,9 +28,13 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Error> {
     env_logger::init();
+    if support::keygen_requested() {
+        support::print_new_keypair();
+        return Ok(());
+    }
     let args = Args::parse();
     smol::block_on(async {
-        let server = PairServer::new(args.port)?;
+        let server = PairServer::new_with(args.port, args.security.options())?;
         eprintln!("pair_server: bound to {}", server.endpoint());
         server.run().await
     })

@@ -2,6 +2,9 @@
 //! publisher example, so Python subscribers can listen to it.
 //!
 //! `cargo run --example publisher -- --port 5555 --count 10 --interval-ms 100 "Hi there!"`
+//!
+//! Encrypted: `cargo run --example publisher -- --keygen` prints a key pair; then
+//! `--curve-secret-key <secret>` here and `--curve-server-key <public>` for the subscriber.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,6 +38,8 @@ struct Args {
     /// The text to publish.
     #[arg(default_value = "Hi there!")]
     text: String,
+    #[command(flatten)]
+    security: support::ServerSecurity,
 }
 
 fn main() -> ExitCode {
@@ -43,9 +48,13 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Error> {
     env_logger::init();
+    if support::keygen_requested() {
+        support::print_new_keypair();
+        return Ok(());
+    }
     let args = Args::parse();
     smol::block_on(async {
-        let publisher = Publisher::new(args.port)?
+        let publisher = Publisher::new_with(args.port, args.security.options())?
             .with_msgid(args.msgid)
             .with_coding(&args.coding)?;
         // `--port 0` lets the system choose: say which port that was.

@@ -1,6 +1,9 @@
 //! Connects to a pusher and prints each message it takes.
 //!
 //! `cargo run --example puller -- --host localhost --port 5558 --count 3`
+//!
+//! Of a CURVE pusher: add `--curve-server-key <its public key>`; of a PLAIN one,
+//! `--plain-user <user> --plain-password <password>`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -23,6 +26,8 @@ struct Args {
     /// Exit after this many messages (default: run forever).
     #[arg(long)]
     count: Option<u64>,
+    #[command(flatten)]
+    security: support::ClientSecurity,
 }
 
 fn main() -> ExitCode {
@@ -31,10 +36,14 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Error> {
     env_logger::init();
+    if support::keygen_requested() {
+        support::print_new_keypair();
+        return Ok(());
+    }
     let args = Args::parse();
     let taken = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&taken);
-    let puller = PPPuller::new(&args.host, args.port)?;
+    let puller = PPPuller::new_with(&args.host, args.port, args.security.options())?;
     let stop = puller.stop_handle();
     let count = args.count;
     let puller = puller.with_handler(move |msg: String| {

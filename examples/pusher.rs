@@ -2,6 +2,9 @@
 //! and exits.
 //!
 //! `cargo run --example pusher -- --port 5558 task-1 task-2 task-3`
+//!
+//! The pusher binds, so it is the PLAIN or CURVE server: `--curve-secret-key <secret>`
+//! (from `--keygen`), `--allow-key <Z85>`, `--plain-server`, `--allow-user user:password`.
 
 use std::process::ExitCode;
 
@@ -19,6 +22,8 @@ struct Args {
     /// The messages.
     #[arg(required = true)]
     messages: Vec<String>,
+    #[command(flatten)]
+    security: support::ServerSecurity,
 }
 
 fn main() -> ExitCode {
@@ -27,9 +32,13 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Error> {
     env_logger::init();
+    if support::keygen_requested() {
+        support::print_new_keypair();
+        return Ok(());
+    }
     let args = Args::parse();
     smol::block_on(async {
-        let pusher = PPPusher::new("*", args.port)?;
+        let pusher = PPPusher::new_with("*", args.port, args.security.options())?;
         eprintln!("pusher: bound to {}", pusher.endpoint());
         for message in args.messages {
             // Waits for a puller when none is connected yet.

@@ -1,6 +1,10 @@
 //! Sends each MSG as a request and prints each reply on its own line.
 //!
 //! `cargo run --example rr_client -- --host localhost --port 5557 --timeout-ms 2000 hello world`
+//!
+//! Of a CURVE server: add `--curve-server-key <its public key>` (and `--curve-secret-key
+//! <ours>` if it lets in only known keys); of a PLAIN one, `--plain-user <user>
+//! --plain-password <password>`. A refused client gets no reply: give it a timeout.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,6 +35,8 @@ struct Args {
     /// The requests.
     #[arg(required = true)]
     messages: Vec<String>,
+    #[command(flatten)]
+    security: support::ClientSecurity,
 }
 
 fn main() -> ExitCode {
@@ -39,9 +45,13 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Error> {
     env_logger::init();
+    if support::keygen_requested() {
+        support::print_new_keypair();
+        return Ok(());
+    }
     let args = Args::parse();
     smol::block_on(async {
-        let mut client = RRClient::new(&args.host, args.port)?
+        let mut client = RRClient::new_with(&args.host, args.port, args.security.options())?
             .with_coding(&args.coding)?
             .with_retries(args.retries);
         if let Some(ms) = args.timeout_ms {

@@ -1,6 +1,9 @@
 //! Prints one line per message of one message id: the text, or the JSON value compact.
 //!
 //! `cargo run --example subscriber -- --host localhost --ports 5555,5556 --msgid 1000 --count 5`
+//!
+//! Of a CURVE publisher: add `--curve-server-key <its public key>`; of a PLAIN one,
+//! `--plain-user <user> --plain-password <password>`.
 
 use std::process::ExitCode;
 
@@ -27,6 +30,8 @@ struct Args {
     /// Text encoding (a WHATWG label).
     #[arg(long, default_value = "utf-8")]
     coding: String,
+    #[command(flatten)]
+    security: support::ClientSecurity,
 }
 
 fn main() -> ExitCode {
@@ -35,10 +40,15 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Error> {
     env_logger::init();
+    if support::keygen_requested() {
+        support::print_new_keypair();
+        return Ok(());
+    }
     let args = Args::parse();
     smol::block_on(async {
         let subscriber =
-            Subscriber::new(&args.host, &args.ports, args.msgid)?.with_coding(&args.coding)?;
+            Subscriber::new_with(&args.host, &args.ports, args.msgid, args.security.options())?
+                .with_coding(&args.coding)?;
         let mut received = 0u64;
         while args.count.is_none_or(|count| received < count) {
             match subscriber.subscribe().await {

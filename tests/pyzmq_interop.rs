@@ -41,8 +41,20 @@ struct Python {
 impl Python {
     /// Starts a pyzmq socket of `kind` (`"PUSH"`, …) that binds or connects to `endpoint`.
     fn spawn(kind: &str, how: &str, endpoint: &str, routing_id: Option<&[u8]>) -> Self {
+        Self::spawn_with(kind, how, endpoint, routing_id, &[])
+    }
+
+    /// Like [`Python::spawn`], with environment variables for the script (its security).
+    fn spawn_with(
+        kind: &str,
+        how: &str,
+        endpoint: &str,
+        routing_id: Option<&[u8]>,
+        env: &[(String, String)],
+    ) -> Self {
         let mut command = Command::new("python3");
         command
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg(PEER_SCRIPT)
             .args([kind, how, endpoint])
             .args(routing_id.map(hex))
@@ -106,6 +118,16 @@ impl Python {
     }
 
     /// Reports a script that ended, with what it printed on stderr.
+    /// Ends the script and returns what it wrote to stderr.
+    fn stderr(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default()
+    }
+
     fn died(&mut self) -> ! {
         let _ = self.child.kill();
         let status = match self.child.wait() {
@@ -196,11 +218,29 @@ impl Peers for Pyzmq {
         link: Link<'_>,
         routing_id: Option<&[u8]>,
     ) -> Box<dyn Peer> {
+        SecurePyzmq { env: Vec::new() }.open(kind, link, routing_id)
+    }
+}
+
+/// Starts pyzmq peers with security settings (`PEER_SECURITY`, `PEER_ZAP_ALLOW`: see
+/// `tests/python/peer.py`).
+struct SecurePyzmq {
+    env: Vec<(String, String)>,
+}
+
+impl Peers for SecurePyzmq {
+    fn open(
+        &mut self,
+        kind: SocketType,
+        link: Link<'_>,
+        routing_id: Option<&[u8]>,
+    ) -> Box<dyn Peer> {
         let name = format!("{kind:?}").to_uppercase();
-        let python = match link {
-            Link::Bind => Python::spawn(&name, "bind", "tcp://127.0.0.1:*", routing_id),
-            Link::Connect(endpoint) => Python::spawn(&name, "connect", endpoint, routing_id),
+        let (how, endpoint) = match link {
+            Link::Bind => ("bind", "tcp://127.0.0.1:*"),
+            Link::Connect(endpoint) => ("connect", endpoint),
         };
+        let python = Python::spawn_with(&name, how, endpoint, routing_id, &self.env);
         Box::new(PyPeer { python, kind })
     }
 }
@@ -419,4 +459,204 @@ fn pyzmq_pull_killed_mid_stream_and_restarted_our_push_reconnects() {
         matches!(end, zmq_sansio::io::Error::Closed),
         "send ended with {end}"
     );
+}
+
+// ---- security: PLAIN and CURVE against libzmq's, each side the mechanism's server ----------
+
+mod security {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use support::{Ours, with_options};
+    use zmq_sansio::io::{Authenticator, SocketBuilder};
+    use zmq_sansio::security::{AuthDecision, Credentials, CurveKeyPair};
+
+    #[derive(Clone, Copy, Debug)]
+    enum Mechanism {
+        Plain,
+        Curve,
+    }
+
+    /// Which side is the mechanism's server.
+    #[derive(Clone, Copy, Debug)]
+    enum Server {
+        Ours,
+        Theirs,
+    }
+
+    struct Setup {
+        ours: Box<dyn Fn(SocketBuilder) -> SocketBuilder>,
+        theirs: Vec<(String, String)>,
+    }
+
+    fn env(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    /// Credentials for both sides; `right`: the client holds what the server expects.
+    fn setup(mechanism: Mechanism, server: Server, right: bool, calls: Arc<AtomicUsize>) -> Setup {
+        let server_keys = CurveKeyPair::generate();
+        let client_keys = CurveKeyPair::generate();
+        let known_client = if right {
+            client_keys.public().to_z85()
+        } else {
+            CurveKeyPair::generate().public().to_z85()
+        };
+        let password = if right { "secret" } else { "wrong" };
+        let allowed_key = known_client.clone();
+        let authenticator = Authenticator::new(move |request| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let ok = match &request.credentials {
+                Credentials::Plain { username, password } => {
+                    username == "admin" && &password[..] == b"secret"
+                }
+                Credentials::Curve { public_key } => public_key.to_z85() == allowed_key,
+                _ => false,
+            };
+            if ok {
+                AuthDecision::allow_as("admin")
+            } else {
+                AuthDecision::deny("not on the list")
+            }
+        });
+        match (mechanism, server) {
+            (Mechanism::Plain, Server::Ours) => Setup {
+                ours: Box::new(move |b| b.plain_server().authenticator(authenticator.clone())),
+                theirs: env(&[("PEER_SECURITY", format!("plain-client admin {password}"))]),
+            },
+            (Mechanism::Plain, Server::Theirs) => Setup {
+                ours: Box::new(move |b| b.plain_client("admin", password)),
+                theirs: env(&[
+                    ("PEER_SECURITY", "plain-server".into()),
+                    ("PEER_ZAP_ALLOW", "admin:secret".into()),
+                ]),
+            },
+            (Mechanism::Curve, Server::Ours) => {
+                let secret = server_keys.secret().clone();
+                Setup {
+                    ours: Box::new(move |b| {
+                        b.curve_server(secret.clone())
+                            .authenticator(authenticator.clone())
+                    }),
+                    theirs: env(&[(
+                        "PEER_SECURITY",
+                        format!(
+                            "curve-client {} {} {}",
+                            server_keys.public(),
+                            client_keys.public(),
+                            client_keys.secret().to_z85().as_str()
+                        ),
+                    )]),
+                }
+            }
+            (Mechanism::Curve, Server::Theirs) => {
+                let server_public = *server_keys.public();
+                let ours_keys = client_keys.clone();
+                Setup {
+                    ours: Box::new(move |b| b.curve_client(server_public, ours_keys.clone())),
+                    theirs: env(&[
+                        (
+                            "PEER_SECURITY",
+                            format!("curve-server {}", server_keys.secret().to_z85().as_str()),
+                        ),
+                        ("PEER_ZAP_ALLOW", known_client),
+                    ]),
+                }
+            }
+        }
+    }
+
+    /// Every pattern both ways, with each side binding, under `mechanism` with `server`
+    /// as the mechanism's server, credentials allowed.
+    fn all_patterns(mechanism: Mechanism, server: Server) {
+        for binder in [Binder::Ours, Binder::Theirs] {
+            let calls = Arc::new(AtomicUsize::new(0));
+            let Setup { ours, theirs } = setup(mechanism, server, true, Arc::clone(&calls));
+            let mut peers = SecurePyzmq { env: theirs };
+            with_options(ours, || {
+                support::req_rep(&mut peers, binder);
+                support::push_pull(&mut peers, binder);
+                support::pub_sub(&mut peers, binder);
+            });
+            if let Server::Ours = server {
+                assert_eq!(
+                    calls.load(Ordering::SeqCst),
+                    6,
+                    "{mechanism:?}: our authenticator decides once per connection"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn plain_ours_serving_pyzmq_clients() {
+        all_patterns(Mechanism::Plain, Server::Ours);
+    }
+
+    #[test]
+    fn plain_pyzmq_serving_our_clients() {
+        all_patterns(Mechanism::Plain, Server::Theirs);
+    }
+
+    #[test]
+    fn curve_ours_serving_pyzmq_clients() {
+        all_patterns(Mechanism::Curve, Server::Ours);
+    }
+
+    #[test]
+    fn curve_pyzmq_serving_our_clients() {
+        all_patterns(Mechanism::Curve, Server::Theirs);
+    }
+
+    /// A client with the wrong credentials gets nothing through, whichever side refuses it.
+    fn denied(mechanism: Mechanism, server: Server) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let Setup { ours, theirs } = setup(mechanism, server, false, Arc::clone(&calls));
+        let mut python = Python::spawn_with("PULL", "bind", "tcp://127.0.0.1:*", None, &theirs);
+        let ours = with_options(ours, || Ours::new(SocketType::Push, None));
+        // Connecting, our PUSH queues the message at once (no handshake needed to queue).
+        ours.socket.connect(&python.endpoint).expect("connect");
+        smol::block_on(ours.socket.send(Msg::from("must not arrive"))).expect("queued");
+        let answer = python.command("RECV 1500", Duration::from_millis(1500) + SLACK);
+        assert_eq!(
+            answer, "TIMEOUT",
+            "{mechanism:?}: a refused client received"
+        );
+        if let Server::Ours = server {
+            // libzmq retries the handshake after each refusal: at least one decision.
+            assert!(
+                calls.load(Ordering::SeqCst) >= 1,
+                "our authenticator was asked"
+            );
+        }
+        drop(ours);
+        let stderr = python.stderr();
+        if let (Server::Theirs, Mechanism::Plain) = (server, mechanism) {
+            assert!(stderr.contains("ZAP PLAIN 127.0.0.1 deny"), "{stderr}");
+        }
+    }
+
+    #[test]
+    fn plain_wrong_password_refused_by_our_server() {
+        denied(Mechanism::Plain, Server::Ours);
+    }
+
+    #[test]
+    fn plain_wrong_password_refused_by_pyzmq() {
+        denied(Mechanism::Plain, Server::Theirs);
+    }
+
+    #[test]
+    fn curve_unknown_client_key_refused_by_our_server() {
+        denied(Mechanism::Curve, Server::Ours);
+    }
+
+    #[test]
+    fn curve_unknown_client_key_refused_by_pyzmq() {
+        denied(Mechanism::Curve, Server::Theirs);
+    }
 }

@@ -16,6 +16,26 @@
 //! | `PairClient(host, port)` + `await client.request(b"x")` | [`PairClient::new`]`(host, port)?` + [`request("x").await`](PairClient::request) | PAIR |
 //! | `PairServer(port, handler)` + `await server.run()` | [`PairServer::new`]`(port)?`[`.with_handler(h)`](PairServer::with_handler) + [`run().await`](PairServer::run) | PAIR |
 //!
+//! Security (not in the Python module): every constructor above has a `*_with` twin that
+//! takes [`Options`] last, applied before the socket binds or connects; the plain
+//! constructors are the `*_with` ones with [`Options::default`] (no security).
+//!
+//! | security | binding side (usually the mechanism's server) | connecting side |
+//! |---|---|---|
+//! | constructors | [`Publisher::new_with`]`(port, opts)`, [`bind_with`](Publisher::bind_with)`(endpoint, opts)`; the same on [`RRServer`], [`PairServer`], [`PPPusher`] (and [`PPPuller::bind_with`]) | [`Subscriber::new_with`]`(host, &ports, msgid, opts)`, [`connect_with`](Subscriber::connect_with)`(endpoint, msgid, opts)`; [`RRClient::new_with`]`(host, port, opts)`, [`connect_with`](RRClient::connect_with)`(endpoint, opts)`; the same on [`PPPuller`], [`PairClient`] |
+//! | CURVE | [`Options::curve_server`]`(secret)` | [`Options::curve_client`]`(server_public, own_keypair)` |
+//! | PLAIN | [`Options::plain_server`]`()` | [`Options::plain_client`]`(user, password)` |
+//! | who is let in | [`.authenticator`](Options::authenticator)`(`[`io::Authenticator`](crate::io::Authenticator)`::new(\|request\| …))`, [`.zap_domain`](Options::zap_domain)`(d)` | |
+//! | any other [`Security`](crate::security::Security) | [`Options::from`]`(security)` or [`.security`](Options::security)`(security)` | the same |
+//!
+//! Keys come from [`CurveKeyPair::generate`](crate::security::CurveKeyPair::generate), Z85
+//! text ([`CurvePublicKey::from_z85`](crate::security::CurvePublicKey::from_z85)) or
+//! czmq/pyzmq certificate files
+//! ([`CurveKeyPair::from_certificate`](crate::security::CurveKeyPair::from_certificate)).
+//! A client refused by the server (wrong server key, denied credentials) is logged at warn
+//! level and never exchanges a message: bound the wait with a timeout
+//! ([`RRClient::with_timeout`], [`PairClient::with_timeout`]).
+//!
 //! Where the original has defects, this one does not copy them: a subscriber asking for id
 //! 1000 does not also receive 10001; `PairServer` handlers receive the message; only the
 //! server of a pair binds; handlers that fail are answered instead of leaving the client
@@ -32,6 +52,7 @@
 mod coding;
 mod framing;
 mod handler;
+mod options;
 mod pair;
 mod pipeline;
 mod pubsub;
@@ -46,6 +67,7 @@ use thiserror::Error;
 pub use coding::Coding;
 pub use framing::{DEFAULT_MSGID, MalformedMessage, Payload, to_python_json};
 pub use handler::{ERROR_REPLY_PREFIX, FromRequest, Handler, IntoReply, error_reply_reason};
+pub use options::Options;
 pub use pair::PairClient;
 pub use pipeline::{PPPuller, PPPusher};
 pub use pubsub::{Publisher, Subscriber};

@@ -5,6 +5,7 @@ use std::time::Duration;
 use smol::lock::Mutex;
 
 use super::coding::Coding;
+use super::options::Options;
 use super::{Error, tcp_host};
 use crate::Msg;
 use crate::io::{self, Socket};
@@ -49,9 +50,20 @@ impl PairClient {
         Self::connect(&tcp_host(host, port))
     }
 
+    /// [`PairClient::new`] with security ([`Options`]): e.g. a CURVE client of the
+    /// server's public key, or a PLAIN client.
+    pub fn new_with(host: &str, port: u16, options: Options) -> Result<Self, Error> {
+        Self::connect_with(&tcp_host(host, port), options)
+    }
+
     /// Connects to any endpoint.
     pub fn connect(endpoint: &str) -> Result<Self, Error> {
-        let socket = Socket::new(SocketType::Pair);
+        Self::connect_with(endpoint, Options::default())
+    }
+
+    /// [`PairClient::connect`] with security ([`Options`]).
+    pub fn connect_with(endpoint: &str, options: Options) -> Result<Self, Error> {
+        let socket = options.socket(SocketType::Pair)?;
         socket.connect(endpoint)?;
         Ok(Self {
             connection: Mutex::new(Connection {

@@ -4,6 +4,7 @@ use smol::future::or;
 
 use super::coding::Coding;
 use super::handler::{DynHandler, Handler, erase};
+use super::options::Options;
 use super::stop::StopHandle;
 use super::{Error, tcp_any, tcp_host};
 use crate::Msg;
@@ -33,16 +34,28 @@ impl PPPusher {
     /// Binds `tcp://<host>:port` (Python: `PPPusher(host, port)`; host `*` for all
     /// interfaces).
     pub fn new(host: &str, port: u16) -> Result<Self, Error> {
-        Self::bind(&if host == "*" {
+        Self::new_with(host, port, Options::default())
+    }
+
+    /// [`PPPusher::new`] with security ([`Options`]): e.g. a CURVE server whose pullers
+    /// must know its public key, or a PLAIN server with an authenticator.
+    pub fn new_with(host: &str, port: u16, options: Options) -> Result<Self, Error> {
+        let endpoint = if host == "*" {
             tcp_any(port)
         } else {
             tcp_host(host, port)
-        })
+        };
+        Self::bind_with(&endpoint, options)
     }
 
     /// Binds any endpoint.
     pub fn bind(endpoint: &str) -> Result<Self, Error> {
-        let socket = Socket::new(SocketType::Push);
+        Self::bind_with(endpoint, Options::default())
+    }
+
+    /// [`PPPusher::bind`] with security ([`Options`]).
+    pub fn bind_with(endpoint: &str, options: Options) -> Result<Self, Error> {
+        let socket = options.socket(SocketType::Push)?;
         let endpoint = socket.bind(endpoint)?;
         log::info!("PPPusher bound to {endpoint}");
         Ok(Self { socket, endpoint })
@@ -116,27 +129,44 @@ impl PPPuller {
         Self::connect(&tcp_host(host, port))
     }
 
+    /// [`PPPuller::new`] with security ([`Options`]): e.g. a CURVE client of the pusher's
+    /// public key, or a PLAIN client.
+    pub fn new_with(host: &str, port: u16, options: Options) -> Result<Self, Error> {
+        Self::connect_with(&tcp_host(host, port), options)
+    }
+
     /// Connects to any endpoint.
     pub fn connect(endpoint: &str) -> Result<Self, Error> {
-        let puller = Self::unattached();
+        Self::connect_with(endpoint, Options::default())
+    }
+
+    /// [`PPPuller::connect`] with security ([`Options`]).
+    pub fn connect_with(endpoint: &str, options: Options) -> Result<Self, Error> {
+        let puller = Self::unattached(&options)?;
         puller.socket.connect(endpoint)?;
         Ok(puller)
     }
 
     /// Binds instead (a sink that many pushers connect to).
     pub fn bind(endpoint: &str) -> Result<(Self, String), Error> {
-        let puller = Self::unattached();
+        Self::bind_with(endpoint, Options::default())
+    }
+
+    /// [`PPPuller::bind`] with security ([`Options`]): a sink that is the PLAIN or CURVE
+    /// server of the pushers connecting to it.
+    pub fn bind_with(endpoint: &str, options: Options) -> Result<(Self, String), Error> {
+        let puller = Self::unattached(&options)?;
         let bound = puller.socket.bind(endpoint)?;
         Ok((puller, bound))
     }
 
-    fn unattached() -> Self {
-        Self {
-            socket: Socket::new(SocketType::Pull),
+    fn unattached(options: &Options) -> Result<Self, Error> {
+        Ok(Self {
+            socket: options.socket(SocketType::Pull)?,
             handler: None,
             coding: Coding::UTF_8,
             stop: StopHandle::default(),
-        }
+        })
     }
 
     /// Sets the handler run for each message (sync or async; errors are logged).

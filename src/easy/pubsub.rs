@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::coding::Coding;
 use super::framing::{self, DEFAULT_MSGID, OutgoingPayload, Payload, RawPayload, to_python_json};
+use super::options::Options;
 use super::{Error, tcp_any, tcp_host};
 use crate::io::Socket;
 use crate::proto::SocketType;
@@ -42,9 +43,20 @@ impl Publisher {
         Self::bind(&tcp_any(port))
     }
 
+    /// [`Publisher::new`] with security ([`Options`]): e.g. a CURVE server whose
+    /// subscribers must know its public key, or a PLAIN server with an authenticator.
+    pub fn new_with(port: u16, options: Options) -> Result<Self, Error> {
+        Self::bind_with(&tcp_any(port), options)
+    }
+
     /// Binds any endpoint (`tcp://127.0.0.1:*` picks a free port; see [`Publisher::endpoint`]).
     pub fn bind(endpoint: &str) -> Result<Self, Error> {
-        let socket = Socket::new(SocketType::Pub);
+        Self::bind_with(endpoint, Options::default())
+    }
+
+    /// [`Publisher::bind`] with security ([`Options`]).
+    pub fn bind_with(endpoint: &str, options: Options) -> Result<Self, Error> {
+        let socket = options.socket(SocketType::Pub)?;
         let endpoint = socket.bind(endpoint)?;
         log::info!("Publisher bound to {endpoint}");
         Ok(Self {
@@ -162,7 +174,19 @@ impl Subscriber {
     /// then [`Subscriber::subscribe`] fails with [`Error::NoPublisher`] instead of waiting
     /// forever.
     pub fn new(host: &str, ports: &[u16], msgid: i64) -> Result<Self, Error> {
-        let subscriber = Self::unconnected(host, msgid)?;
+        Self::new_with(host, ports, msgid, Options::default())
+    }
+
+    /// [`Subscriber::new`] with security ([`Options`]), used for every publisher it
+    /// connects to, those added later included: e.g. a CURVE client of publishers that
+    /// share one key pair.
+    pub fn new_with(
+        host: &str,
+        ports: &[u16],
+        msgid: i64,
+        options: Options,
+    ) -> Result<Self, Error> {
+        let subscriber = Self::unconnected(host, msgid, &options)?;
         for &port in ports {
             subscriber.add_port(port)?;
         }
@@ -171,14 +195,19 @@ impl Subscriber {
 
     /// Connects to one endpoint of any kind.
     pub fn connect(endpoint: &str, msgid: i64) -> Result<Self, Error> {
-        let subscriber = Self::unconnected("localhost", msgid)?;
+        Self::connect_with(endpoint, msgid, Options::default())
+    }
+
+    /// [`Subscriber::connect`] with security ([`Options`]).
+    pub fn connect_with(endpoint: &str, msgid: i64, options: Options) -> Result<Self, Error> {
+        let subscriber = Self::unconnected("localhost", msgid, &options)?;
         subscriber.add_endpoint(endpoint)?;
         Ok(subscriber)
     }
 
-    fn unconnected(host: &str, msgid: i64) -> Result<Self, Error> {
+    fn unconnected(host: &str, msgid: i64, options: &Options) -> Result<Self, Error> {
         let subscriber = Self {
-            socket: Socket::new(SocketType::Sub),
+            socket: options.socket(SocketType::Sub)?,
             host: host.to_owned(),
             coding: Coding::UTF_8,
             msgid,

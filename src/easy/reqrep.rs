@@ -6,6 +6,7 @@ use std::time::Duration;
 use smol::lock::Mutex;
 
 use super::coding::Coding;
+use super::options::Options;
 use super::{Error, tcp_host};
 use crate::Msg;
 use crate::io::{self, Socket};
@@ -31,6 +32,8 @@ use crate::proto::SocketType;
 pub struct RRClient {
     endpoint: String,
     socket: Mutex<Socket>,
+    /// Kept for the fresh sockets of retries.
+    options: Options,
     timeout: Option<Duration>,
     retries: u32,
     coding: Coding,
@@ -42,10 +45,22 @@ impl RRClient {
         Self::connect(&tcp_host(host, port))
     }
 
+    /// [`RRClient::new`] with security ([`Options`]): e.g. a CURVE client of the
+    /// server's public key, or a PLAIN client. Retries reconnect with the same options.
+    pub fn new_with(host: &str, port: u16, options: Options) -> Result<Self, Error> {
+        Self::connect_with(&tcp_host(host, port), options)
+    }
+
     /// Connects to any endpoint.
     pub fn connect(endpoint: &str) -> Result<Self, Error> {
+        Self::connect_with(endpoint, Options::default())
+    }
+
+    /// [`RRClient::connect`] with security ([`Options`]).
+    pub fn connect_with(endpoint: &str, options: Options) -> Result<Self, Error> {
         Ok(Self {
-            socket: Mutex::new(Self::open(endpoint)?),
+            socket: Mutex::new(Self::open(endpoint, &options)?),
+            options,
             endpoint: endpoint.to_owned(),
             timeout: None,
             retries: 0,
@@ -53,10 +68,11 @@ impl RRClient {
         })
     }
 
-    fn open(endpoint: &str) -> Result<Socket, Error> {
+    fn open(endpoint: &str, options: &Options) -> Result<Socket, Error> {
         // Correlated requests: a late reply to an abandoned request is never taken for the
         // answer to a newer one. No linger: unanswered requests are worthless.
-        let socket = Socket::builder(SocketType::Req)
+        let socket = options
+            .builder(SocketType::Req)
             .req_correlate(true)
             .req_relaxed(true)
             .linger(Duration::ZERO)
@@ -112,7 +128,8 @@ impl RRClient {
                     );
                     // Lazy pirate: drop the connection (and the request queued on it) and
                     // start over, so the next attempt or request is not stuck behind it.
-                    let old = std::mem::replace(&mut *socket, Self::open(&self.endpoint)?);
+                    let old =
+                        std::mem::replace(&mut *socket, Self::open(&self.endpoint, &self.options)?);
                     old.close().await;
                 }
                 Err(other) => return Err(other.into()),

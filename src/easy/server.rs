@@ -9,6 +9,7 @@ use smol::future::or;
 
 use super::coding::Coding;
 use super::handler::{DynHandler, Handler, echo, erase, reply_for};
+use super::options::Options;
 use super::stop::StopHandle;
 use super::{Error, tcp_any};
 use crate::io::Socket;
@@ -119,9 +120,21 @@ impl<K: ServerKind> Server<K> {
         Self::bind(&tcp_any(port))
     }
 
+    /// [`Server::new`] with security ([`Options`]): e.g. a CURVE server with an
+    /// authenticator that lets in only known client keys, or a PLAIN server checking
+    /// passwords.
+    pub fn new_with(port: u16, options: Options) -> Result<Self, Error> {
+        Self::bind_with(&tcp_any(port), options)
+    }
+
     /// Binds any endpoint.
     pub fn bind(endpoint: &str) -> Result<Self, Error> {
-        let socket = Socket::new(K::SOCKET_TYPE);
+        Self::bind_with(endpoint, Options::default())
+    }
+
+    /// [`Server::bind`] with security ([`Options`]).
+    pub fn bind_with(endpoint: &str, options: Options) -> Result<Self, Error> {
+        let socket = options.socket(K::SOCKET_TYPE)?;
         let endpoint = socket.bind(endpoint)?;
         log::info!("{} bound to {endpoint}", K::NAME);
         Ok(Self {

@@ -404,8 +404,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let Some(deciding) = self.deciding.as_mut() else {
             return false;
         };
-        let Poll::Ready(decision) = deciding.as_mut().poll(cx) else {
-            return false;
+        // An authenticator that panics refuses the client instead of taking the connection
+        // task (and the client's wait) with it.
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| deciding.as_mut().poll(cx)));
+        let decision = match polled {
+            Ok(Poll::Ready(decision)) => decision,
+            Ok(Poll::Pending) => return false,
+            Err(_) => {
+                AuthDecision::deny_with(AuthStatus::InternalError, "the authenticator panicked")
+            }
         };
         self.deciding = None;
         if let AuthDecision::Deny { status, text } = &decision {

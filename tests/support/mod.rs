@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zmq_sansio::Msg;
-use zmq_sansio::io::Socket;
+use zmq_sansio::io::{Socket, SocketBuilder};
 use zmq_sansio::proto::SocketType;
 
 /// The longest any single wait may take: a failure never hangs CI.
@@ -101,9 +101,38 @@ pub struct Ours {
     pub socket: Socket,
 }
 
+/// Options applied to a socket being built.
+type Configure = std::rc::Rc<dyn Fn(SocketBuilder) -> SocketBuilder>;
+
+thread_local! {
+    /// Options every socket [`Ours::new`] builds on this thread gets (see [`with_options`]).
+    static CONFIGURE: std::cell::RefCell<Option<Configure>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `scenario` with `configure` applied to each of our sockets it builds (security,
+/// say), then restores the plain options.
+#[allow(dead_code)] // not every test binary uses it
+pub fn with_options<T>(
+    configure: impl Fn(SocketBuilder) -> SocketBuilder + 'static,
+    scenario: impl FnOnce() -> T,
+) -> T {
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CONFIGURE.with(|c| c.borrow_mut().take());
+        }
+    }
+    CONFIGURE.with(|c| *c.borrow_mut() = Some(std::rc::Rc::new(configure)));
+    let _restore = Restore;
+    scenario()
+}
+
 impl Ours {
     pub fn new(kind: SocketType, routing_id: Option<&[u8]>) -> Self {
         let mut builder = Socket::builder(kind).linger(Duration::from_millis(200));
+        if let Some(configure) = CONFIGURE.with(|c| c.borrow().clone()) {
+            builder = configure(builder);
+        }
         if let Some(runtime) = runtimes::current() {
             builder = builder.runtime(runtime.runtime.clone());
         }

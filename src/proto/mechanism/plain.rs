@@ -21,15 +21,18 @@ fn unexpected(command: &RawCommand, when: &'static str) -> MechanismError {
     }
 }
 
-fn role_clash(we_serve: bool) -> MechanismError {
-    MechanismError::Rejected {
-        mechanism: PLAIN,
-        reason: if we_serve {
-            "PLAIN needs one client and one server; both sides are servers".into()
-        } else {
-            "PLAIN needs one client and one server; both sides are clients".into()
-        },
+/// Two servers would wait for each other until the handshake times out. Only a peer that
+/// says it is a server can be caught: libzmq leaves the as-server octet zero on both sides
+/// (and ignores it), so a client cannot tell a libzmq server from another client. Two
+/// clients fail at once anyway, each receiving a HELLO instead of a WELCOME.
+fn check_not_both_servers(peer: &Greeting) -> Result<(), MechanismError> {
+    if peer.as_server {
+        return Err(MechanismError::Rejected {
+            mechanism: PLAIN,
+            reason: "PLAIN needs one client and one server; both sides are servers".into(),
+        });
     }
+    Ok(())
 }
 
 fn metadata(command: &RawCommand) -> Result<Metadata, MechanismError> {
@@ -85,14 +88,6 @@ impl Mechanism for PlainClient {
 
     fn as_server(&self) -> bool {
         false
-    }
-
-    fn check_peer_greeting(&self, peer: &Greeting) -> Result<(), MechanismError> {
-        if peer.as_server {
-            Ok(())
-        } else {
-            Err(role_clash(false))
-        }
     }
 
     fn start(
@@ -221,11 +216,7 @@ impl Mechanism for PlainServer {
     }
 
     fn check_peer_greeting(&self, peer: &Greeting) -> Result<(), MechanismError> {
-        if peer.as_server {
-            Err(role_clash(true))
-        } else {
-            Ok(())
-        }
+        check_not_both_servers(peer)
     }
 
     fn start(
@@ -398,7 +389,11 @@ mod tests {
         let a = config(SocketType::Dealer, Security::PlainServer, 1);
         let b = config(SocketType::Router, Security::PlainServer, 2);
         let (c, s) = Pair::new(a, b).settle();
-        assert!(c.is_some() && s.is_some());
+        assert!(
+            matches!(&c, Some(ConnectionError::Mechanism(MechanismError::Rejected { reason, .. })) if reason.contains("both sides are servers")),
+            "{c:?}"
+        );
+        assert!(s.is_some());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::{
     WELCOME_PREFIX, malformed, rejected, short_nonce, unexpected,
 };
 use crate::proto::command::{CommandError, RawCommand};
-use crate::proto::greeting::{Greeting, MechanismName};
+use crate::proto::greeting::MechanismName;
 use crate::proto::mechanism::{FrameCipher, HandshakeOutput, Mechanism, MechanismError, Progress};
 use crate::proto::metadata::Metadata;
 use crate::security::{CurveKeyPair, CurvePublicKey, Entropy};
@@ -129,16 +129,6 @@ impl Mechanism for CurveClient {
 
     fn as_server(&self) -> bool {
         false
-    }
-
-    fn check_peer_greeting(&self, peer: &Greeting) -> Result<(), MechanismError> {
-        if peer.as_server {
-            Ok(())
-        } else {
-            Err(rejected(
-                "CURVE needs one client and one server; both sides are clients",
-            ))
-        }
     }
 
     fn start(

@@ -194,6 +194,8 @@ impl Mechanism for CurveServer {
         true
     }
 
+    /// Only two servers can be caught here: libzmq leaves the as-server octet zero (see
+    /// the PLAIN server); two clients fail at once, each receiving a HELLO.
     fn check_peer_greeting(&self, peer: &Greeting) -> Result<(), MechanismError> {
         if peer.as_server {
             Err(rejected(
