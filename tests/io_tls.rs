@@ -604,4 +604,36 @@ fn bad_certificates_and_keys_are_typed_errors() {
         Err(TlsError::BadServerName(_))
     ));
     assert!(ca.client().server_name("10.0.0.1").is_ok());
+    // The PEM shortcuts do not apply to a rustls configuration taken as it is.
+    let raw = TlsClientConfig::from_rustls(ca.client().rustls_config().clone());
+    assert!(matches!(
+        raw.client_cert(cert.as_bytes(), key.as_bytes()),
+        Err(TlsError::FromRustls(_))
+    ));
+    let raw = TlsServerConfig::from_rustls(ca.server(LOCAL).rustls_config().clone());
+    assert!(matches!(
+        raw.require_client_cert(ca.pem().as_bytes()),
+        Err(TlsError::FromRustls(_))
+    ));
+}
+
+/// A rustls configuration taken as it is works end to end.
+#[test]
+fn rustls_configurations_can_be_given_as_they_are() {
+    smol::block_on(async {
+        let ca = Ca::new("test CA");
+        let rep = server(
+            SocketType::Rep,
+            TlsServerConfig::from_rustls(ca.server(LOCAL).rustls_config().clone()),
+        );
+        let endpoint = rep.bind("tls+tcp://127.0.0.1:*").unwrap();
+        let req = client(
+            SocketType::Req,
+            TlsClientConfig::from_rustls(ca.client().rustls_config().clone()),
+        );
+        req.connect(&endpoint).unwrap();
+        round_trip(&req, &rep, "raw").await;
+        req.close().await;
+        rep.close().await;
+    });
 }

@@ -92,6 +92,10 @@ pub enum TlsError {
     /// The client certificate verifier could not be built.
     #[error("client certificate verifier: {0}")]
     Verifier(#[from] tls::server::VerifierBuilderError),
+    /// A PEM shortcut was used on a configuration made by `from_rustls`: set this in the
+    /// rustls configuration instead.
+    #[error("{0}: set it in the rustls configuration given to from_rustls")]
+    FromRustls(&'static str),
     /// Not a DNS name or an IP address.
     #[error("invalid TLS server name \"{0}\"")]
     BadServerName(String),
@@ -217,7 +221,7 @@ impl TlsClientConfig {
     ///
     /// Not available on a configuration made by [`TlsClientConfig::from_rustls`] (set the
     /// certificate in the rustls configuration instead): that gives
-    /// [`TlsError::Rustls`].
+    /// [`TlsError::FromRustls`].
     pub fn client_cert(mut self, cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, TlsError> {
         let identity = Identity::from_pem(
             "client certificate chain",
@@ -225,12 +229,7 @@ impl TlsClientConfig {
             "client private key",
             key_pem,
         )?;
-        let roots = self.roots.as_ref().ok_or(TlsError::Rustls {
-            what: "client certificate",
-            source: tls::Error::General(
-                "a configuration from rustls gets its client certificate there".into(),
-            ),
-        })?;
+        let roots = (self.roots.as_ref()).ok_or(TlsError::FromRustls("client certificate"))?;
         self.config = Self::build(roots, Some(identity))?;
         Ok(self)
     }
@@ -354,15 +353,11 @@ impl TlsServerConfig {
     ///
     /// Not available on a configuration made by [`TlsServerConfig::from_rustls`] (set a
     /// client verifier in the rustls configuration instead): that gives
-    /// [`TlsError::Rustls`].
+    /// [`TlsError::FromRustls`].
     pub fn require_client_cert(mut self, client_ca_pem: &[u8]) -> Result<Self, TlsError> {
         let roots = root_store("client CA certificates", client_ca_pem)?;
-        let identity = self.identity.as_ref().ok_or(TlsError::Rustls {
-            what: "client certificates",
-            source: tls::Error::General(
-                "a configuration from rustls gets its client verifier there".into(),
-            ),
-        })?;
+        let identity =
+            (self.identity.as_ref()).ok_or(TlsError::FromRustls("required client certificates"))?;
         self.config = Self::build(identity, Some(roots))?;
         Ok(self)
     }
