@@ -29,7 +29,8 @@ struct Handle {
     tls: TlsSettings,
 }
 
-/// A ZeroMQ socket: binds and connects over `tcp://` and `ipc://`, sends and receives
+/// A ZeroMQ socket: binds and connects over `tcp://`, `ipc://` and (feature `tls`, between
+/// zmq-sansio peers) `tls+tcp://`, sends and receives
 /// messages with the semantics of its [`SocketType`].
 ///
 /// It works from any executor: the connections are driven by background tasks on a small
