@@ -637,3 +637,27 @@ fn rustls_configurations_can_be_given_as_they_are() {
         rep.close().await;
     });
 }
+
+/// A ZMTP security mechanism runs inside TLS as over tcp://: PLAIN's password is then sent
+/// encrypted.
+#[test]
+fn plain_runs_inside_tls() {
+    smol::block_on(async {
+        let ca = Ca::new("test CA");
+        let rep = builder(SocketType::Rep)
+            .plain_server()
+            .tls_server(ca.server(LOCAL))
+            .build()
+            .unwrap();
+        let endpoint = rep.bind("tls+tcp://127.0.0.1:*").unwrap();
+        let req = builder(SocketType::Req)
+            .plain_client("admin", "secret")
+            .tls_client(ca.client())
+            .build()
+            .unwrap();
+        req.connect(&endpoint).unwrap();
+        round_trip(&req, &rep, "plain inside tls").await;
+        req.close().await;
+        rep.close().await;
+    });
+}

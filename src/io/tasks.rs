@@ -207,7 +207,9 @@ fn spawn_tls_accepted(
             Some(Ok(stream)) => {
                 if let Some((peer, link)) = register_accepted(&shared, id) {
                     let probe = Some(Stream::poll_readable as ReadProbe<Stream>);
-                    let mut driver = Driver::new(Arc::clone(&shared), peer, link, stream, probe);
+                    let address = stream.peer_address();
+                    let mut driver =
+                        Driver::new(Arc::clone(&shared), peer, link, stream, probe, address);
                     run_connection(&shared, &mut driver).await;
                 }
             }

@@ -320,6 +320,10 @@ impl Stream {
                 .unwrap_or_default(),
             #[cfg(unix)]
             Stream::Ipc(_) => String::new(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => (tls.0.get_ref().0.get_ref().peer_addr())
+                .map(|addr| addr.ip().to_string())
+                .unwrap_or_default(),
         }
     }
 
