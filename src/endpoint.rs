@@ -1,5 +1,6 @@
 //! ZeroMQ endpoint strings: `tcp://host:port`, `tcp://*:port`, `tcp://127.0.0.1:*`,
-//! `tcp://[::1]:port` and `ipc:///path`.
+//! `tcp://[::1]:port`, `ipc:///path`, and `tls+tcp://host:port` (TLS over TCP, between
+//! zmq-sansio peers: see the `tls` cargo feature).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -32,6 +33,16 @@ pub enum Endpoint {
     },
     /// A Unix domain socket.
     Ipc(PathBuf),
+    /// TLS over TCP (`tls+tcp://host:port`), the same forms as [`Endpoint::Tcp`]. Only
+    /// zmq-sansio speaks it (libzmq has no TLS transport); it needs the `tls` cargo feature
+    /// and a TLS configuration on the socket.
+    Tls {
+        /// Host or interface; when connecting, also the name the server's certificate must
+        /// carry unless the TLS configuration names another.
+        host: Host,
+        /// Port, or `None` for an ephemeral one.
+        port: Option<u16>,
+    },
 }
 
 /// Why an endpoint string was refused.
@@ -39,11 +50,13 @@ pub enum Endpoint {
 #[non_exhaustive]
 pub enum EndpointError {
     /// No `scheme://`.
-    #[error("endpoint \"{0}\" has no transport: expected tcp://host:port or ipc:///path")]
+    #[error(
+        "endpoint \"{0}\" has no transport: expected tcp://host:port, tls+tcp://host:port or ipc:///path"
+    )]
     MissingScheme(String),
     /// A transport we do not implement.
     #[error(
-        "endpoint \"{endpoint}\": unsupported transport \"{scheme}\" (tcp and ipc are supported)"
+        "endpoint \"{endpoint}\": unsupported transport \"{scheme}\" (tcp, tls+tcp and ipc are supported)"
     )]
     UnsupportedTransport {
         /// The whole endpoint.
@@ -87,15 +100,20 @@ impl Endpoint {
             Self::Tcp {
                 host: Host::Any, ..
             }
-            | Self::Tcp { port: None, .. } => Err(EndpointError::WildcardConnect(self.to_string())),
+            | Self::Tcp { port: None, .. }
+            | Self::Tls {
+                host: Host::Any, ..
+            }
+            | Self::Tls { port: None, .. } => Err(EndpointError::WildcardConnect(self.to_string())),
             _ => Ok(()),
         }
     }
 
-    /// The host and port to pass to the resolver (`*` becomes the IPv4 wildcard).
+    /// The host and port to pass to the resolver (`*` becomes the IPv4 wildcard), for TCP
+    /// and TLS-over-TCP endpoints.
     pub fn tcp_target(&self) -> Option<(String, u16)> {
         match self {
-            Self::Tcp { host, port } => {
+            Self::Tcp { host, port } | Self::Tls { host, port } => {
                 let host = match host {
                     Host::Any => "0.0.0.0".to_owned(),
                     Host::Ip(ip) => ip.to_string(),
@@ -117,6 +135,10 @@ impl FromStr for Endpoint {
             .ok_or_else(|| EndpointError::MissingScheme(endpoint.to_owned()))?;
         match scheme {
             "tcp" => parse_tcp(endpoint, rest),
+            "tls+tcp" => match parse_tcp(endpoint, rest)? {
+                Self::Tcp { host, port } => Ok(Self::Tls { host, port }),
+                other => Ok(other),
+            },
             "ipc" if rest.is_empty() => Err(EndpointError::EmptyPath(endpoint.to_owned())),
             "ipc" => Ok(Self::Ipc(PathBuf::from(rest))),
             _ => Err(EndpointError::UnsupportedTransport {
@@ -174,8 +196,11 @@ fn parse_tcp(endpoint: &str, rest: &str) -> Result<Endpoint, EndpointError> {
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Tcp { host, port } => {
-                f.write_str("tcp://")?;
+            Self::Tcp { host, port } | Self::Tls { host, port } => {
+                f.write_str(match self {
+                    Self::Tls { .. } => "tls+tcp://",
+                    _ => "tcp://",
+                })?;
                 match host {
                     Host::Any => f.write_str("*")?,
                     Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
@@ -238,6 +263,20 @@ mod tests {
             }
         );
         assert_eq!(
+            parse("tls+tcp://localhost:7").unwrap(),
+            Endpoint::Tls {
+                host: Host::Name("localhost".into()),
+                port: Some(7)
+            }
+        );
+        assert_eq!(
+            parse("tls+tcp://*:*").unwrap(),
+            Endpoint::Tls {
+                host: Host::Any,
+                port: None
+            }
+        );
+        assert_eq!(
             parse("ipc:///tmp/x.sock").unwrap(),
             Endpoint::Ipc("/tmp/x.sock".into())
         );
@@ -251,6 +290,10 @@ mod tests {
             "tcp://[::1]:80",
             "tcp://host:*",
             "ipc:///tmp/a",
+            "tls+tcp://127.0.0.1:5555",
+            "tls+tcp://*:*",
+            "tls+tcp://[::1]:80",
+            "tls+tcp://localhost:1",
         ] {
             assert_eq!(parse(s).unwrap().to_string(), s);
         }
@@ -269,6 +312,9 @@ mod tests {
             ("tcp://[::zz]:1", "invalid host"),
             ("tcp://a b:1", "invalid host"),
             ("ipc://", "empty ipc path"),
+            ("tls+tcp://host", "no port"),
+            ("tls+tcp://a b:1", "invalid host"),
+            ("tls://host:1", "unsupported transport \"tls\""),
         ];
         for (input, expected) in cases {
             let err = parse(input).unwrap_err().to_string();
@@ -282,5 +328,18 @@ mod tests {
         assert!(parse("tcp://host:*").unwrap().check_connectable().is_err());
         assert!(parse("tcp://host:1").unwrap().check_connectable().is_ok());
         assert!(parse("ipc:///x").unwrap().check_connectable().is_ok());
+        assert!(parse("tls+tcp://*:1").unwrap().check_connectable().is_err());
+        assert!(
+            parse("tls+tcp://host:*")
+                .unwrap()
+                .check_connectable()
+                .is_err()
+        );
+        assert!(
+            parse("tls+tcp://host:1")
+                .unwrap()
+                .check_connectable()
+                .is_ok()
+        );
     }
 }

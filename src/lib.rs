@@ -41,7 +41,7 @@
 //! |---|---|
 //! | [`proto`] | one peer: greeting, framing, commands, security mechanism, heartbeats ([`proto::Connection`]) |
 //! | [`pattern`] | one socket: REQ/REP lockstep, ROUTER addressing, PUB/SUB filtering, PUSH/PULL, PAIR, HWMs ([`pattern::Socket`]) |
-//! | [`io`] | sockets over TCP and IPC on any executor ([`io::Socket`]; feature `io`, default) |
+//! | [`io`] | sockets over TCP and IPC on any executor ([`io::Socket`]; feature `io`, default), and TLS between zmq-sansio peers (feature `tls`) |
 //! | [`easy`] | the Python `zmq_async` classes: `Publisher`, `Subscriber`, `RRServer`, … (feature `easy`, default) |
 //! | [`python_json`] | JSON exactly as Python's `json` module writes and reads it, `NaN` and `±Infinity` included (feature `python-json`, part of `easy`) |
 //! | [`sim`] | whole topologies of sockets in memory, under virtual time ([`sim::Network`]) |

@@ -390,4 +390,23 @@ fn malformed_endpoints_are_clear_errors() {
     );
     assert!(socket.unbind("tcp://127.0.0.1:1").is_err());
     assert!(socket.disconnect("tcp://127.0.0.1:1").is_err());
+    // TLS needs the `tls` feature and, with it, a TLS configuration: either way, a clear
+    // error at once (never a connector retrying forever in the background).
+    let expected = if cfg!(feature = "tls") {
+        ["tls_server", "tls_client"]
+    } else {
+        ["`tls` cargo feature", "`tls` cargo feature"]
+    };
+    let bind = socket
+        .bind("tls+tcp://127.0.0.1:*")
+        .unwrap_err()
+        .to_string();
+    let connect = socket
+        .connect("tls+tcp://127.0.0.1:5555")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bind.contains(expected[0]) && connect.contains(expected[1]),
+        "{bind} / {connect}"
+    );
 }

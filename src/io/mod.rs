@@ -49,6 +49,9 @@
 //! | `zmq_send` / `zmq_recv` | [`Socket::send`] / [`Socket::recv`] (and `try_` forms) |
 //! | `ZMQ_SUBSCRIBE` | [`Socket::subscribe`] |
 //! | `zmq_close` + `ZMQ_LINGER` | [`Socket::close`], or dropping the last clone |
+//!
+//! With the `tls` cargo feature, `tls+tcp://` endpoints carry ZMTP inside TLS between
+//! zmq-sansio peers: see the `tls` module (libzmq peers need CURVE instead).
 
 mod auth;
 mod driver;
@@ -57,6 +60,8 @@ pub mod runtime;
 mod shared;
 mod socket;
 mod tasks;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 
 use std::time::Duration;
@@ -78,6 +83,8 @@ pub use runtime::{
 };
 pub use shared::live_tasks;
 pub use socket::Socket;
+#[cfg(feature = "tls")]
+pub use tls::{TlsClientConfig, TlsError, TlsServerConfig};
 
 /// What can go wrong with a [`Socket`].
 #[derive(Debug, Error)]

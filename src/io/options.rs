@@ -9,6 +9,7 @@ use super::Error;
 use super::auth::Authenticator;
 use super::runtime::{Runtime, SmolRuntime};
 use super::socket::Socket;
+use super::transport::TlsSettings;
 use crate::pattern::SocketOptions;
 use crate::proto::{ConfigError, HeartbeatConfig, SocketType};
 use crate::security::Security;
@@ -50,6 +51,8 @@ pub struct SocketBuilder {
     pub(crate) authenticator: Option<Authenticator>,
     identity: Option<Bytes>,
     properties: Vec<(String, Bytes)>,
+    /// TLS configurations for `tls+tcp://` endpoints (feature `tls`).
+    pub(crate) tls: TlsSettings,
 }
 
 impl SocketBuilder {
@@ -64,6 +67,7 @@ impl SocketBuilder {
             authenticator: None,
             identity: None,
             properties: Vec::new(),
+            tls: TlsSettings::default(),
         }
     }
 
@@ -210,6 +214,24 @@ impl SocketBuilder {
     /// module for the ones provided and how to write one.
     pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
         self.runtime = runtime;
+        self
+    }
+
+    /// TLS for the `tls+tcp://` endpoints this socket connects to: trusted CAs, the
+    /// server name to expect, an optional client certificate (feature `tls`; see
+    /// [`tls`](super::tls)). Without it, connecting to a `tls+tcp://` endpoint fails.
+    #[cfg(feature = "tls")]
+    pub fn tls_client(mut self, config: super::tls::TlsClientConfig) -> Self {
+        self.tls.client = Some(config);
+        self
+    }
+
+    /// TLS for the `tls+tcp://` endpoints this socket binds: its certificate and key, and
+    /// whether clients must present certificates (feature `tls`; see [`tls`](super::tls)).
+    /// Without it, binding a `tls+tcp://` endpoint fails.
+    #[cfg(feature = "tls")]
+    pub fn tls_server(mut self, config: super::tls::TlsServerConfig) -> Self {
+        self.tls.server = Some(config);
         self
     }
 

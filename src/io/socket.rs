@@ -14,7 +14,7 @@ use super::options::SocketBuilder;
 use super::runtime::sleep;
 use super::shared::{PeerTask, Shared, register};
 use super::tasks::{Backoff, EndpointTask, spawn_connection, spawn_connector, spawn_listener};
-use super::transport::Listener;
+use super::transport::{Listener, TlsSettings};
 use crate::Msg;
 use crate::endpoint::Endpoint;
 use crate::pattern::{self, SocketCore};
@@ -26,9 +26,11 @@ struct Handle {
     shared: Arc<Shared>,
     linger: Duration,
     backoff: Backoff,
+    tls: TlsSettings,
 }
 
-/// A ZeroMQ socket: binds and connects over `tcp://` and `ipc://`, sends and receives
+/// A ZeroMQ socket: binds and connects over `tcp://`, `ipc://` and (feature `tls`, between
+/// zmq-sansio peers) `tls+tcp://`, sends and receives
 /// messages with the semantics of its [`SocketType`].
 ///
 /// It works from any executor: the connections are driven by background tasks on a small
@@ -104,6 +106,7 @@ impl Socket {
                     max: builder.reconnect_ivl_max,
                     connect_timeout: handshake.unwrap_or(Duration::from_secs(30)),
                 },
+                tls: builder.tls.clone(),
             }),
             sink_pending: None,
         })
@@ -123,10 +126,11 @@ impl Socket {
     pub fn bind(&self, endpoint: &str) -> Result<String, Error> {
         let parsed: Endpoint = endpoint.parse()?;
         self.ensure_open()?;
-        let (listener, bound) = Listener::bind(&parsed).map_err(|source| Error::Transport {
-            endpoint: endpoint.to_owned(),
-            source,
-        })?;
+        let (listener, bound) =
+            Listener::bind(&parsed, &self.handle.tls).map_err(|source| Error::Transport {
+                endpoint: endpoint.to_owned(),
+                source,
+            })?;
         let id = self.register_endpoint(endpoint, bound.clone(), None);
         spawn_listener(self.shared(), id, listener);
         let bound = match bound {
@@ -135,6 +139,10 @@ impl Socket {
                 host: crate::endpoint::Host::Any,
                 port,
             } => format!("tcp://0.0.0.0:{}", port.unwrap_or(0)),
+            Endpoint::Tls {
+                host: crate::endpoint::Host::Any,
+                port,
+            } => format!("tls+tcp://0.0.0.0:{}", port.unwrap_or(0)),
             other => other.to_string(),
         };
         Ok(bound)
@@ -163,6 +171,8 @@ impl Socket {
                     .into_iter()
                     .filter_map(|peer| inner.stop_peer(peer)),
             );
+            // Connections still in their TLS handshake wait on these (see `tasks`).
+            wakers.append(&mut inner.state_wakers);
             wakers
         };
         wakeups.into_iter().for_each(|w| w.wake());
@@ -175,10 +185,18 @@ impl Socket {
     pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
         let parsed: Endpoint = endpoint.parse()?;
         parsed.check_connectable()?;
+        self.handle
+            .tls
+            .check(&parsed, true)
+            .map_err(|source| Error::Transport {
+                endpoint: endpoint.to_owned(),
+                source,
+            })?;
         self.ensure_open()?;
         let peer = self.shared().with(|inner| inner.core.add_peer())?;
         let id = self.register_endpoint(endpoint, parsed.clone(), Some(peer));
-        spawn_connector(self.shared(), id, peer, parsed, self.handle.backoff);
+        let tls = self.handle.tls.clone();
+        spawn_connector(self.shared(), id, peer, parsed, self.handle.backoff, tls);
         Ok(())
     }
 
@@ -438,9 +456,10 @@ fn find_endpoint(
                 && !task.stop
                 && (task.requested == endpoint || task.endpoint.to_string() == endpoint || {
                     // `bind` hands `tcp://*:p` back as `tcp://0.0.0.0:p`.
-                    endpoint
-                        .parse::<Endpoint>()
-                        .is_ok_and(|e| e.tcp_target() == task.endpoint.tcp_target())
+                    endpoint.parse::<Endpoint>().is_ok_and(|e| {
+                        std::mem::discriminant(&e) == std::mem::discriminant(&task.endpoint)
+                            && e.tcp_target() == task.endpoint.tcp_target()
+                    })
                 })
         })
         .map(|(&id, _)| id)

@@ -13,7 +13,7 @@ use smol::future::or;
 use super::driver::{Driver, Ended, ReadProbe};
 use super::runtime::{Runtime, sleep};
 use super::shared::{PeerTask, Shared};
-use super::transport::{Listener, Stream};
+use super::transport::{Listener, Stream, TlsSettings};
 use crate::endpoint::Endpoint;
 use crate::pattern::{Link, PeerId};
 
@@ -88,19 +88,12 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
             match accepted {
                 None => break,
                 Some(Ok(stream)) => {
-                    let accepted = shared.with(|inner| {
-                        if inner.closing || inner.endpoints.get(&id).is_none_or(|task| task.stop) {
-                            return None; // unbound or closing meanwhile: refuse the newcomer
-                        }
-                        let (peer, link) = inner.core.accept(shared.runtime.now());
-                        let task = PeerTask {
-                            listener: Some(id),
-                            ..PeerTask::default()
-                        };
-                        inner.peers.insert(peer, task);
-                        Some((peer, link))
-                    });
-                    let Some((peer, link)) = accepted else {
+                    #[cfg(feature = "tls")]
+                    if let Some(acceptor) = listener.tls_acceptor() {
+                        spawn_tls_accepted(&shared, id, stream, acceptor);
+                        continue;
+                    }
+                    let Some((peer, link)) = register_accepted(&shared, id) else {
                         break;
                     };
                     let address = stream.peer_address();
@@ -124,6 +117,103 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
         // The listening socket is closed before the task stops counting (see
         // `spawn_connection`).
         drop(listener);
+        drop(guard);
+    });
+}
+
+/// Registers a connection accepted on listener `id` as a new peer, unless the listener was
+/// unbound or the socket began closing meanwhile.
+fn register_accepted(shared: &Arc<Shared>, id: u64) -> Option<(PeerId, Link)> {
+    shared.with(|inner| {
+        if inner.closing || inner.endpoints.get(&id).is_none_or(|task| task.stop) {
+            return None; // unbound or closing meanwhile: refuse the newcomer
+        }
+        let (peer, link) = inner.core.accept(shared.runtime.now());
+        let task = PeerTask {
+            listener: Some(id),
+            ..PeerTask::default()
+        };
+        inner.peers.insert(peer, task);
+        Some((peer, link))
+    })
+}
+
+/// Completes when listener `id` is unbound or the socket begins closing. It waits among
+/// the socket's state waiters, which `unbind` and `close` wake.
+#[cfg(feature = "tls")]
+async fn listener_gone(shared: &Arc<Shared>, id: u64) {
+    std::future::poll_fn(|cx| {
+        let mut inner = shared.lock();
+        if inner.closing || inner.endpoints.get(&id).is_none_or(|task| task.stop) {
+            return Poll::Ready(());
+        }
+        super::shared::register(&mut inner.state_wakers, cx.waker());
+        Poll::Pending
+    })
+    .await;
+}
+
+/// Runs the server side of a TLS handshake in a task of its own, so that a slow or hostile
+/// client cannot hold up the listener, bounded by the socket's handshake timeout; then
+/// registers the connection as a peer (it becomes one only once TLS is up) and drives it.
+#[cfg(feature = "tls")]
+fn spawn_tls_accepted(
+    shared: &Arc<Shared>,
+    id: u64,
+    stream: Stream,
+    acceptor: futures_rustls::TlsAcceptor,
+) {
+    let guard = shared.task_started();
+    let shared = Arc::clone(shared);
+    spawn(&*shared.runtime.clone(), async move {
+        let (timeout, at) = shared.with(|inner| {
+            let timeout = inner.core.options().connection.handshake_timeout;
+            let endpoint = inner
+                .endpoints
+                .get(&id)
+                .map(|task| task.endpoint.to_string());
+            let at = format!(
+                "{} {}",
+                inner.core.socket_type(),
+                endpoint.unwrap_or_default()
+            );
+            (timeout.unwrap_or(Duration::from_secs(30)), at)
+        });
+        let from = match &stream {
+            Stream::Tcp(tcp) => tcp.get_ref().peer_addr().ok(),
+            _ => None,
+        };
+        let from = from.map_or_else(|| "a client".to_owned(), |addr| addr.to_string());
+        let handshake = or(
+            async { Some(super::transport::tls_accept(stream, &acceptor).await) },
+            or(
+                async {
+                    listener_gone(&shared, id).await;
+                    None
+                },
+                async {
+                    sleep(&*shared.runtime, timeout).await;
+                    Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no TLS handshake within {timeout:?}"),
+                    )))
+                },
+            ),
+        )
+        .await;
+        match handshake {
+            None => {}
+            Some(Err(err)) => log::warn!("{at}: TLS handshake from {from} failed: {err}"),
+            Some(Ok(stream)) => {
+                if let Some((peer, link)) = register_accepted(&shared, id) {
+                    let probe = Some(Stream::poll_readable as ReadProbe<Stream>);
+                    let address = stream.peer_address();
+                    let mut driver =
+                        Driver::new(Arc::clone(&shared), peer, link, stream, probe, address);
+                    run_connection(&shared, &mut driver).await;
+                }
+            }
+        }
         drop(guard);
     });
 }
@@ -198,6 +288,7 @@ pub(crate) fn spawn_connector(
     peer: PeerId,
     endpoint: Endpoint,
     backoff: Backoff,
+    tls: TlsSettings,
 ) {
     let guard = shared.task_started();
     let shared = Arc::clone(shared);
@@ -206,7 +297,7 @@ pub(crate) fn spawn_connector(
         loop {
             let attempt = or(
                 async {
-                    let connect = Stream::connect(&endpoint);
+                    let connect = Stream::connect(&endpoint, &tls);
                     let timeout = async {
                         sleep(&*shared.runtime, backoff.connect_timeout).await;
                         Err(std::io::Error::new(

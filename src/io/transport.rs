@@ -1,4 +1,5 @@
-//! TCP and IPC (Unix domain socket) transports on async-io's reactor.
+//! TCP, IPC (Unix domain socket) and, with the `tls` feature, TLS-over-TCP transports on
+//! async-io's reactor.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -14,10 +15,64 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::endpoint::{Endpoint, Host};
 
+/// The TLS configurations of a socket (empty without the `tls` feature).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TlsSettings {
+    /// For connecting to `tls+tcp://` endpoints.
+    #[cfg(feature = "tls")]
+    pub(crate) client: Option<super::tls::TlsClientConfig>,
+    /// For binding `tls+tcp://` endpoints.
+    #[cfg(feature = "tls")]
+    pub(crate) server: Option<super::tls::TlsServerConfig>,
+}
+
+impl TlsSettings {
+    /// Refuses a `tls+tcp://` endpoint this socket has no TLS configuration for (or that
+    /// this build cannot serve), with an error that says what is missing.
+    pub(crate) fn check(&self, endpoint: &Endpoint, connecting: bool) -> io::Result<()> {
+        if !matches!(endpoint, Endpoint::Tls { .. }) {
+            return Ok(());
+        }
+        #[cfg(feature = "tls")]
+        {
+            let (configured, method) = if connecting {
+                (self.client.is_some(), "SocketBuilder::tls_client")
+            } else {
+                (self.server.is_some(), "SocketBuilder::tls_server")
+            };
+            if configured {
+                return Ok(());
+            }
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} a tls+tcp:// endpoint needs a TLS configuration: set one with {method}",
+                    if connecting {
+                        "connecting to"
+                    } else {
+                        "binding"
+                    }
+                ),
+            ))
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = connecting;
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "tls+tcp:// endpoints need zmq-sansio's `tls` cargo feature",
+            ))
+        }
+    }
+}
+
 /// A bound endpoint accepting connections.
 #[derive(Debug)]
 pub(crate) enum Listener {
     Tcp(Async<TcpListener>),
+    /// Accepts TCP connections; each one's TLS handshake runs in its own task.
+    #[cfg(feature = "tls")]
+    Tls(Async<TcpListener>, super::tls::TlsServerConfig),
     #[cfg(unix)]
     Ipc(Async<UnixListener>, PathBuf),
 }
@@ -28,7 +83,15 @@ pub(crate) enum Stream {
     Tcp(Async<TcpStream>),
     #[cfg(unix)]
     Ipc(Async<UnixStream>),
+    /// Boxed: a TLS session is large, and most connections are not TLS.
+    #[cfg(feature = "tls")]
+    Tls(Box<TlsConnection>),
 }
+
+/// A TLS session over TCP, either side.
+#[cfg(feature = "tls")]
+#[derive(Debug)]
+pub(crate) struct TlsConnection(futures_rustls::TlsStream<Async<TcpStream>>);
 
 /// Resolves a TCP endpoint's host and port, blocking (call it off the executor for names).
 fn resolve(endpoint: &Endpoint) -> io::Result<Vec<SocketAddr>> {
@@ -48,29 +111,21 @@ fn resolve(endpoint: &Endpoint) -> io::Result<Vec<SocketAddr>> {
 impl Listener {
     /// Binds; returns the listener and the endpoint it actually listens on (with the port
     /// the system chose for `*`).
-    pub(crate) fn bind(endpoint: &Endpoint) -> io::Result<(Self, Endpoint)> {
+    pub(crate) fn bind(endpoint: &Endpoint, tls: &TlsSettings) -> io::Result<(Self, Endpoint)> {
+        tls.check(endpoint, false)?;
         match endpoint {
             Endpoint::Tcp { host, .. } => {
-                let mut last_err = None;
-                for addr in resolve(endpoint)? {
-                    match Async::<TcpListener>::bind(addr) {
-                        Ok(listener) => {
-                            let local = listener.get_ref().local_addr()?;
-                            let host = match host {
-                                Host::Any => Host::Any,
-                                _ => Host::Ip(local.ip()),
-                            };
-                            let bound = Endpoint::Tcp {
-                                host,
-                                port: Some(local.port()),
-                            };
-                            return Ok((Self::Tcp(listener), bound));
-                        }
-                        Err(err) => last_err = Some(err),
-                    }
-                }
-                Err(last_err.expect("resolve returns at least one address"))
+                let (listener, host, port) = bind_tcp(endpoint, host)?;
+                Ok((Self::Tcp(listener), Endpoint::Tcp { host, port }))
             }
+            #[cfg(feature = "tls")]
+            Endpoint::Tls { host, .. } => {
+                let config = tls.server.clone().expect("checked above");
+                let (listener, host, port) = bind_tcp(endpoint, host)?;
+                Ok((Self::Tls(listener, config), Endpoint::Tls { host, port }))
+            }
+            #[cfg(not(feature = "tls"))]
+            Endpoint::Tls { .. } => unreachable!("refused by TlsSettings::check"),
             #[cfg(unix)]
             Endpoint::Ipc(path) => {
                 remove_stale_socket(path);
@@ -85,9 +140,16 @@ impl Listener {
         }
     }
 
-    /// The next incoming connection.
+    /// The next incoming connection (for TLS, the TCP connection before its handshake: see
+    /// [`Listener::tls_acceptor`]).
     pub(crate) async fn accept(&self) -> io::Result<Stream> {
         match self {
+            #[cfg(feature = "tls")]
+            Self::Tls(listener, _) => {
+                let (stream, _) = listener.accept().await?;
+                stream.get_ref().set_nodelay(true)?;
+                Ok(Stream::Tcp(stream))
+            }
             Self::Tcp(listener) => {
                 let (stream, _) = listener.accept().await?;
                 stream.get_ref().set_nodelay(true)?;
@@ -100,6 +162,41 @@ impl Listener {
             }
         }
     }
+}
+
+#[cfg(feature = "tls")]
+impl Listener {
+    /// For a TLS listener, what runs the server side of each accepted connection's
+    /// handshake.
+    pub(crate) fn tls_acceptor(&self) -> Option<futures_rustls::TlsAcceptor> {
+        match self {
+            Self::Tls(_, config) => Some(config.acceptor()),
+            _ => None,
+        }
+    }
+}
+
+/// Binds the first address `endpoint` resolves to that can be bound; returns the listener
+/// and the host and port to report as bound.
+fn bind_tcp(
+    endpoint: &Endpoint,
+    host: &Host,
+) -> io::Result<(Async<TcpListener>, Host, Option<u16>)> {
+    let mut last_err = None;
+    for addr in resolve(endpoint)? {
+        match Async::<TcpListener>::bind(addr) {
+            Ok(listener) => {
+                let local = listener.get_ref().local_addr()?;
+                let host = match host {
+                    Host::Any => Host::Any,
+                    _ => Host::Ip(local.ip()),
+                };
+                return Ok((listener, host, Some(local.port())));
+            }
+            Err(err) => last_err = Some(err),
+        }
+    }
+    Err(last_err.expect("resolve returns at least one address"))
 }
 
 impl Drop for Listener {
@@ -124,29 +221,30 @@ fn remove_stale_socket(path: &std::path::Path) {
 }
 
 impl Stream {
-    /// Connects to a concrete endpoint (names are resolved off the executor).
-    pub(crate) async fn connect(endpoint: &Endpoint) -> io::Result<Self> {
+    /// Connects to a concrete endpoint (names are resolved off the executor); for TLS, also
+    /// runs the client side of the handshake.
+    pub(crate) async fn connect(endpoint: &Endpoint, tls: &TlsSettings) -> io::Result<Self> {
+        tls.check(endpoint, true)?;
         match endpoint {
-            Endpoint::Tcp { host, .. } => {
-                let addrs = match host {
-                    Host::Name(_) => {
-                        let endpoint = endpoint.clone();
-                        smol::unblock(move || resolve(&endpoint)).await?
-                    }
-                    _ => resolve(endpoint)?,
-                };
-                let mut last_err = None;
-                for addr in addrs {
-                    match Async::<TcpStream>::connect(addr).await {
-                        Ok(stream) => {
-                            stream.get_ref().set_nodelay(true)?;
-                            return Ok(Self::Tcp(stream));
-                        }
-                        Err(err) => last_err = Some(err),
+            Endpoint::Tcp { host, .. } => Ok(Self::Tcp(connect_tcp(endpoint, host).await?)),
+            #[cfg(feature = "tls")]
+            Endpoint::Tls { host, .. } => {
+                let config = tls.client.as_ref().expect("checked above");
+                let server_name = config.server_name_for(endpoint)?;
+                let stream = connect_tcp(endpoint, host).await?;
+                match config.connector().connect(server_name, stream).await {
+                    Ok(stream) => Ok(Self::Tls(Box::new(TlsConnection(stream.into())))),
+                    Err(err) => {
+                        log::warn!("{endpoint}: TLS handshake failed: {err}");
+                        Err(io::Error::new(
+                            err.kind(),
+                            format!("TLS handshake failed: {err}"),
+                        ))
                     }
                 }
-                Err(last_err.expect("resolve returns at least one address"))
             }
+            #[cfg(not(feature = "tls"))]
+            Endpoint::Tls { .. } => unreachable!("refused by TlsSettings::check"),
             #[cfg(unix)]
             Endpoint::Ipc(path) => Ok(Self::Ipc(Async::<UnixStream>::connect(path).await?)),
             #[cfg(not(unix))]
@@ -158,12 +256,55 @@ impl Stream {
     }
 }
 
+/// The server side of the TLS handshake on a connection [`Listener::accept`] returned.
+#[cfg(feature = "tls")]
+pub(crate) async fn tls_accept(
+    stream: Stream,
+    acceptor: &futures_rustls::TlsAcceptor,
+) -> io::Result<Stream> {
+    let Stream::Tcp(tcp) = stream else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "TLS runs over TCP only",
+        ));
+    };
+    let tls = acceptor.accept(tcp).await?;
+    Ok(Stream::Tls(Box::new(TlsConnection(tls.into()))))
+}
+
+/// Connects to the first address `endpoint` resolves to that answers.
+async fn connect_tcp(endpoint: &Endpoint, host: &Host) -> io::Result<Async<TcpStream>> {
+    let addrs = match host {
+        Host::Name(_) => {
+            let endpoint = endpoint.clone();
+            smol::unblock(move || resolve(&endpoint)).await?
+        }
+        _ => resolve(endpoint)?,
+    };
+    let mut last_err = None;
+    for addr in addrs {
+        match Async::<TcpStream>::connect(addr).await {
+            Ok(stream) => {
+                stream.get_ref().set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(err) => last_err = Some(err),
+        }
+    }
+    Err(last_err.expect("resolve returns at least one address"))
+}
+
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
         match $self.get_mut() {
             Stream::Tcp($s) => $e,
             #[cfg(unix)]
             Stream::Ipc($s) => $e,
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => {
+                let $s = &mut tls.0;
+                $e
+            }
         }
     };
 }
@@ -179,6 +320,10 @@ impl Stream {
                 .unwrap_or_default(),
             #[cfg(unix)]
             Stream::Ipc(_) => String::new(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => (tls.0.get_ref().0.get_ref().peer_addr())
+                .map(|addr| addr.ip().to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -188,6 +333,10 @@ impl Stream {
             Stream::Tcp(s) => s.poll_readable(cx),
             #[cfg(unix)]
             Stream::Ipc(s) => s.poll_readable(cx),
+            // The TLS session may hold decrypted data, or records already read from the
+            // socket, that a silent socket says nothing about: "read to find out".
+            #[cfg(feature = "tls")]
+            Stream::Tls(_) => Poll::Ready(Ok(())),
         }
     }
 }
@@ -198,7 +347,20 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
+        let this = self.get_mut();
+        #[cfg(feature = "tls")]
+        if let Stream::Tls(tls) = this {
+            return match Pin::new(&mut tls.0).poll_read(cx, buf) {
+                // A peer that closes without TLS's close_notify has closed all the same:
+                // ZMTP frames carry their lengths, so nothing truncated passes unnoticed.
+                Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                    Poll::Ready(Ok(0))
+                }
+                other => other,
+            };
+        }
+        let this = Pin::new(this);
+        delegate!(this, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
@@ -225,5 +387,35 @@ impl AsyncWrite for Stream {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         delegate!(self, s => Pin::new(s).poll_close(cx))
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Drop for TlsConnection {
+    /// Ends the session politely: queues close_notify and writes it if the socket takes it
+    /// at once (never blocking; the peer treats a bare close the same way).
+    fn drop(&mut self) {
+        fn close<S: futures_rustls::rustls::SideData>(
+            tcp: &Async<TcpStream>,
+            session: &mut futures_rustls::rustls::ConnectionCommon<S>,
+        ) {
+            session.send_close_notify();
+            let mut socket: &TcpStream = tcp.get_ref();
+            while session.wants_write() {
+                if !matches!(session.write_tls(&mut socket), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+        }
+        match &mut self.0 {
+            futures_rustls::TlsStream::Client(tls) => {
+                let (tcp, session) = tls.get_mut();
+                close(tcp, session);
+            }
+            futures_rustls::TlsStream::Server(tls) => {
+                let (tcp, session) = tls.get_mut();
+                close(tcp, session);
+            }
+        }
     }
 }
