@@ -24,12 +24,13 @@
 //! assert_eq!(net.socket(req).recv().unwrap().unwrap(), Msg::from("ping"));
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::pattern::{PeerError, PeerId, Socket, SocketOptions};
+use crate::security::{AuthDecision, AuthRequest, AuthStatus};
 
 /// Octets a simulated transport holds in each direction before the sender must wait (a
 /// stand-in for the kernel's socket buffers).
@@ -65,10 +66,15 @@ struct Link {
     error: Option<PeerError>,
 }
 
+/// Decides on a client of a socket whose options ask for authentication
+/// ([`Config::authenticate`](crate::proto::Config::authenticate)).
+pub type Authenticator = Box<dyn FnMut(&AuthRequest) -> AuthDecision + Send>;
+
 /// Sockets and the simulated transports between them, under virtual time.
-#[derive(Debug)]
 pub struct Network {
     sockets: Vec<Socket>,
+    /// By socket index.
+    authenticators: BTreeMap<usize, Authenticator>,
     links: Vec<Link>,
     now: Instant,
     capacity: usize,
@@ -80,6 +86,7 @@ impl Network {
     pub fn new(now: Instant) -> Self {
         Self {
             sockets: Vec::new(),
+            authenticators: BTreeMap::new(),
             links: Vec::new(),
             now,
             capacity: DEFAULT_LINK_CAPACITY,
@@ -107,6 +114,16 @@ impl Network {
     pub fn add_socket(&mut self, options: SocketOptions) -> SocketId {
         self.sockets.push(Socket::new(options));
         SocketId(self.sockets.len() - 1)
+    }
+
+    /// Answers the authentication requests of `socket`'s clients (a socket that asks with
+    /// no authenticator refuses them, as an io socket does).
+    pub fn set_authenticator(
+        &mut self,
+        socket: SocketId,
+        decide: impl FnMut(&AuthRequest) -> AuthDecision + Send + 'static,
+    ) {
+        self.authenticators.insert(socket.0, Box::new(decide));
     }
 
     /// The socket, to send, receive or inspect.
@@ -247,7 +264,34 @@ impl Network {
                 moved = true;
             }
         }
-        moved
+        moved | self.authenticate()
+    }
+
+    /// Answers waiting clients with their socket's authenticator; whether any waited.
+    fn authenticate(&mut self) -> bool {
+        let mut any = false;
+        for index in 0..self.sockets.len() {
+            while let Some((peer, request)) = self.sockets[index].poll_auth_request() {
+                any = true;
+                let decision = match self.authenticators.get_mut(&index) {
+                    Some(decide) => decide(&request),
+                    None => AuthDecision::deny_with(
+                        AuthStatus::InternalError,
+                        "the socket asks for authentication but has no authenticator",
+                    ),
+                };
+                if let Err(err) = self.sockets[index].authenticate(peer, decision, self.now) {
+                    let link = self.links.iter().position(|link| {
+                        link.binder == (SocketId(index), Some(peer))
+                            || link.connector == (SocketId(index), peer)
+                    });
+                    if let Some(link) = link {
+                        self.fail(LinkId(link), err);
+                    }
+                }
+            }
+        }
+        any
     }
 
     fn transfer(&mut self, id: LinkId, towards_binder: bool) -> bool {
@@ -344,5 +388,16 @@ impl Network {
         } else {
             &mut link.to_connector
         }
+    }
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("sockets", &self.sockets)
+            .field("links", &self.links)
+            .field("now", &self.now)
+            .field("authenticators", &self.authenticators.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }

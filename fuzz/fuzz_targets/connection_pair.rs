@@ -2,13 +2,21 @@
 //! fuzzer choosing the pair, the chunking of the octets between them, the messages and
 //! subscriptions each side sends, size limits, heartbeats and the passing of time.
 //!
+//! The input's last octet picks the security of the pair (see [`Secure`]): NULL, PLAIN or
+//! CURVE, which side is the mechanism's server (whatever the transport roles), whether that
+//! side asks an authenticator (which lets the client in, checking the credentials it is
+//! shown), and the seed of CURVE's randomness. The octets before it are the scenario (so
+//! the seeds of NULL pairs, ending in a zero octet, keep their meaning).
+//!
 //! Invariants:
-//! - the handshake completes on both sides, each reporting exactly the other's metadata;
+//! - the handshake completes on both sides, each reporting exactly the other's metadata,
+//!   the mechanism in use, and the user id its authenticator gave;
 //! - every message arrives whole, unaltered and in order, as does every subscription and
 //!   cancellation (a PUB or XPUB receiver reads a single-frame message starting with
 //!   0x01/0x00 as a ZMTP 3.0 subscription/cancellation), and nothing else arrives;
 //! - a message is refused exactly when its frames plus 32 octets each exceed the receiver's
-//!   `max_msg_size`, and only then does a connection close;
+//!   `max_msg_size` (with CURVE, when they come within the 33 octets a MESSAGE box adds of
+//!   it: the limit bounds the frame on the wire), and only then does a connection close;
 //! - with both sides serviced, heartbeats never time a live connection out, and after
 //!   `handle_timeout(now)` no deadline is left at or before `now`.
 #![no_main]
@@ -16,12 +24,15 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use zmq_sansio::Msg;
 use zmq_sansio::proto::{
     Config, Connection, ConnectionError, Event, FrameError, HeartbeatConfig, MechanismName,
     PeerInfo, Role, SendError, SocketType, ZmtpVersion,
 };
+use zmq_sansio::security::{AuthDecision, Credentials, CurveKeyPair, Entropy, Security};
 use zmq_sansio_fuzz::pieces;
 use zmq_sansio_fuzz::scenario::{PAIR_MIN_MSG_SIZE, PairOp, PairScenario};
 
@@ -31,9 +42,129 @@ const FRAME_BOOKKEEPING: u64 = 32;
 /// smallest size limit and only messages exercise it.
 const MAX_PREFIX: usize = 128;
 
-fuzz_target!(|scenario: PairScenario| run(&scenario));
+/// What a MESSAGE box adds to a frame: `\x07MESSAGE`, nonce, tag, flags.
+const CURVE_OVERHEAD: u64 = 8 + 8 + 16 + 1;
+/// Added to a CURVE pair's size limits, so that INITIATE (above 300 octets) always fits.
+const CURVE_EXTRA_MSG_SIZE: u64 = 256;
 
-fn run(scenario: &PairScenario) {
+fuzz_target!(|data: &[u8]| {
+    let (secure, scenario) = match data.split_last() {
+        Some((&last, rest)) => (Secure::from_octet(last), rest),
+        None => (Secure::from_octet(0), data),
+    };
+    let Ok(scenario) = PairScenario::arbitrary_take_rest(Unstructured::new(scenario)) else {
+        return;
+    };
+    run(&scenario, &secure);
+});
+
+/// The security of a pair, from one octet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Secure {
+    mechanism: MechanismName,
+    /// Side A is the mechanism's server (PLAIN, CURVE) or the side that asks (NULL: the
+    /// transport server asks, whichever that is).
+    a_serves: bool,
+    /// The serving side asks an authenticator.
+    authenticate: bool,
+    /// Seed of CURVE's randomness and of PLAIN's credentials.
+    seed: u8,
+}
+
+impl Secure {
+    /// `octet % 3`: NULL, PLAIN, CURVE; then one bit each for `a_serves` and `authenticate`;
+    /// the rest is the seed. Zero is NULL without an authenticator.
+    fn from_octet(octet: u8) -> Self {
+        Self {
+            mechanism: [
+                MechanismName::NULL,
+                MechanismName::PLAIN,
+                MechanismName::CURVE,
+            ][usize::from(octet % 3)],
+            a_serves: (octet / 3) & 1 == 1,
+            authenticate: (octet / 6) & 1 == 1,
+            seed: octet / 12,
+        }
+    }
+
+    /// Security settings for side A (`a`) or B, and whether that side asks.
+    fn apply(&self, config: &mut Config, a: bool, role: Role) {
+        let serves = a == self.a_serves;
+        config.entropy = Entropy::seeded(u64::from(self.seed) * 2 + u64::from(a));
+        config.security = match self.mechanism {
+            MechanismName::PLAIN if serves => Security::PlainServer,
+            MechanismName::PLAIN => Security::plain_client(self.username(), self.password()),
+            MechanismName::CURVE if serves => {
+                Security::curve_server(curve_server_keys().secret().clone())
+            }
+            MechanismName::CURVE => {
+                Security::curve_client(*curve_server_keys().public(), curve_client_keys().clone())
+            }
+            _ => Security::Null,
+        };
+        config.authenticate = self.authenticate && self.asks(a, role);
+        if self.mechanism == MechanismName::CURVE {
+            config.max_msg_size += CURVE_EXTRA_MSG_SIZE;
+        }
+    }
+
+    /// Whether side A (`a`) or B, in this transport role, is the one that authenticates.
+    fn asks(&self, a: bool, role: Role) -> bool {
+        if self.mechanism == MechanismName::NULL {
+            role == Role::Server
+        } else {
+            a == self.a_serves
+        }
+    }
+
+    fn username(&self) -> Bytes {
+        Bytes::from(format!("user-{}", self.seed))
+    }
+
+    fn password(&self) -> Vec<u8> {
+        vec![self.seed; usize::from(self.seed % 5)]
+    }
+
+    /// The user id the authenticator gives the client.
+    fn user_id(&self) -> Bytes {
+        Bytes::from(format!("id-{}", self.seed))
+    }
+
+    /// What the authenticator must be shown.
+    fn credentials(&self) -> Credentials {
+        match self.mechanism {
+            MechanismName::PLAIN => Credentials::Plain {
+                username: self.username(),
+                password: self.password().into(),
+            },
+            MechanismName::CURVE => Credentials::Curve {
+                public_key: *curve_client_keys().public(),
+            },
+            _ => Credentials::Null,
+        }
+    }
+
+    /// Octets a MESSAGE box adds to each frame.
+    fn overhead(&self) -> u64 {
+        if self.mechanism == MechanismName::CURVE {
+            CURVE_OVERHEAD
+        } else {
+            0
+        }
+    }
+}
+
+fn curve_server_keys() -> &'static CurveKeyPair {
+    static KEYS: std::sync::OnceLock<CurveKeyPair> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| CurveKeyPair::generate_with(&Entropy::seeded(0x5E)))
+}
+
+fn curve_client_keys() -> &'static CurveKeyPair {
+    static KEYS: std::sync::OnceLock<CurveKeyPair> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| CurveKeyPair::generate_with(&Entropy::seeded(0xC1)))
+}
+
+fn run(scenario: &PairScenario, secure: &Secure) {
     let (type_a, type_b) = scenario.types();
     let config = |socket_type| {
         let mut config = Config::new(socket_type);
@@ -49,16 +180,27 @@ fn run(scenario: &PairScenario) {
         (Role::Server, Role::Client)
     };
     let now = Instant::now();
-    let mut a = Side::new(config(type_a), role_a, now);
-    let mut b = Side::new(config(type_b), role_b, now);
+    let mut config_a = config(type_a);
+    secure.apply(&mut config_a, true, role_a);
+    let mut config_b = config(type_b);
+    secure.apply(&mut config_b, false, role_b);
+    let mut a = Side::new(config_a, role_a, now);
+    let mut b = Side::new(config_b, role_b, now);
+    // The side that asks gives the other this user id.
+    let a_asks = a.conn.config().authenticate;
+    let b_asks = b.conn.config().authenticate;
     // Each side's first event is Ready with exactly the other's metadata.
-    a.expected.push_back(Event::Ready(peer_info(&b)));
-    b.expected.push_back(Event::Ready(peer_info(&a)));
+    a.expected
+        .push_back(Event::Ready(peer_info(&b, secure, a_asks)));
+    b.expected
+        .push_back(Event::Ready(peer_info(&a, secure, b_asks)));
     let mut pair = Pair {
         sides: [a, b],
         now,
         chunk: scenario.handshake_chunk.into(),
         interval: config(type_a).heartbeat.interval,
+        secure: *secure,
+        asked: 0,
     };
     pair.pump();
     for side in &pair.sides {
@@ -69,6 +211,11 @@ fn run(scenario: &PairScenario) {
         );
         assert!(side.expected.is_empty(), "no Ready event");
     }
+    assert_eq!(
+        pair.asked,
+        usize::from(a_asks) + usize::from(b_asks),
+        "authenticators asked"
+    );
 
     for op in &scenario.ops {
         let going_on = match op {
@@ -115,15 +262,16 @@ fn heartbeat(scenario: &PairScenario) -> HeartbeatConfig {
     }
 }
 
-/// What the other end must learn about `side` in the handshake.
-fn peer_info(side: &Side) -> PeerInfo {
+/// What the other end must learn about `side` in the handshake (`asked`: the other end
+/// authenticated it).
+fn peer_info(side: &Side, secure: &Secure, asked: bool) -> PeerInfo {
     PeerInfo {
         socket_type: side.socket_type,
         identity: None,
         version: ZmtpVersion::V3_1,
-        mechanism: MechanismName::NULL,
+        mechanism: secure.mechanism,
         metadata: side.conn.config().local_metadata(),
-        user_id: None,
+        user_id: asked.then(|| secure.user_id()),
         auth_metadata: Default::default(),
     }
 }
@@ -161,6 +309,9 @@ struct Pair {
     /// Piece size for shuttled octets (0: as `poll_transmit` hands them out).
     chunk: usize,
     interval: Option<Duration>,
+    secure: Secure,
+    /// Authentication requests answered.
+    asked: usize,
 }
 
 impl Pair {
@@ -172,6 +323,7 @@ impl Pair {
 
     /// Queues a message; returns false if it ended the scenario by being refused.
     fn send(&mut self, from_b: bool, frames: &[Vec<u8>]) -> bool {
+        let overhead = self.secure.overhead();
         let (from, to) = self.ends(from_b);
         let msg = Msg::from_frames(frames.iter().cloned());
         let result = from.conn.send(&msg);
@@ -182,7 +334,8 @@ impl Pair {
         assert_eq!(result, Ok(()));
         let limit = to.conn.config().max_msg_size;
         let cost: u64 = msg.iter().map(|f| f.len() as u64 + FRAME_BOOKKEEPING).sum();
-        if cost <= limit {
+        // The limit bounds each frame as it travels: sealed, with CURVE.
+        if cost + overhead <= limit {
             to.expected.push_back(arrival(to.socket_type, msg));
             return true;
         }
@@ -248,12 +401,26 @@ impl Pair {
         self.pump();
     }
 
-    /// Shuttles octets both ways until neither side has anything left to send.
+    /// Shuttles octets both ways until neither side has anything left to send, answering
+    /// authentication requests (checking the credentials shown) as they come.
     fn pump(&mut self) {
         loop {
             let [a, b] = &mut self.sides;
             let moved = shuttle(a, b, self.now, self.chunk) + shuttle(b, a, self.now, self.chunk);
-            if moved == 0 {
+            let mut answered = false;
+            for side in &mut self.sides {
+                let Some(request) = side.conn.poll_auth_request() else {
+                    continue;
+                };
+                assert_eq!(request.mechanism, self.secure.mechanism);
+                assert_eq!(request.credentials, self.secure.credentials());
+                let allow = AuthDecision::allow_as(self.secure.user_id());
+                assert_eq!(side.conn.authenticate(allow, self.now), Ok(()));
+                side.check_events();
+                self.asked += 1;
+                answered = true;
+            }
+            if moved == 0 && !answered {
                 break;
             }
         }
