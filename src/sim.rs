@@ -397,7 +397,10 @@ impl std::fmt::Debug for Network {
             .field("sockets", &self.sockets)
             .field("links", &self.links)
             .field("now", &self.now)
-            .field("authenticators", &self.authenticators.keys().collect::<Vec<_>>())
+            .field(
+                "authenticators",
+                &self.authenticators.keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

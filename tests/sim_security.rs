@@ -61,7 +61,12 @@ fn broadcast(seed: u64) -> (Network, SocketId, Vec<SocketId>, SocketId, Vec<Stri
         .iter()
         .enumerate()
         .map(|(i, own)| {
-            let sub = net.add_socket(curve_client(SocketType::Sub, &server_keys, own, seed + 20 + i as u64));
+            let sub = net.add_socket(curve_client(
+                SocketType::Sub,
+                &server_keys,
+                own,
+                seed + 20 + i as u64,
+            ));
             net.socket(sub).subscribe(b"").unwrap();
             net.connect(sub, publisher);
             sub
@@ -81,7 +86,9 @@ fn broadcast(seed: u64) -> (Network, SocketId, Vec<SocketId>, SocketId, Vec<Stri
         matches!(
             error,
             Some(PeerError::Protocol(ConnectionError::Mechanism(_)))
-                | Some(PeerError::Protocol(ConnectionError::AuthenticationFailed { .. }))
+                | Some(PeerError::Protocol(
+                    ConnectionError::AuthenticationFailed { .. }
+                ))
         ),
         "the stranger's link failed: {error:?}"
     );
@@ -92,7 +99,11 @@ fn broadcast(seed: u64) -> (Network, SocketId, Vec<SocketId>, SocketId, Vec<Stri
 #[test]
 fn curve_on_every_link_delivers_to_known_clients_only() {
     let (mut net, publisher, subscribers, stranger, transcript) = broadcast(1);
-    assert_eq!(transcript.len(), 3, "one decision per client: {transcript:?}");
+    assert_eq!(
+        transcript.len(),
+        3,
+        "one decision per client: {transcript:?}"
+    );
     for i in 0..20 {
         net.socket(publisher)
             .send(Msg::from(format!("tick {i}")))
@@ -125,7 +136,10 @@ fn curve_req_rep_survives_heartbeats_and_time() {
         let request = net.socket(rep).recv().unwrap().expect("request");
         net.socket(rep).send(request).unwrap();
         net.run();
-        assert_eq!(net.socket(req).recv().unwrap(), Some(Msg::from(format!("q{i}"))));
+        assert_eq!(
+            net.socket(req).recv().unwrap(),
+            Some(Msg::from(format!("q{i}")))
+        );
     }
 }
 

@@ -312,7 +312,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         if let Some(room) = link.receive_in_place() {
             let len = room.len();
             return match Pin::new(stream).poll_read(&mut read_cx, room) {
-                Poll::Ready(Ok(0)) => Err(Ended::PeerClosed),
+                Poll::Ready(Ok(0)) => Err(self.end_of_stream()),
                 Poll::Ready(Ok(n)) => {
                     self.after_read(n < len, &mut read_cx);
                     let now = self.shared.runtime.now();
@@ -333,7 +333,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 
     fn read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Result<bool, Ended> {
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
-            Poll::Ready(Ok(0)) => Err(Ended::PeerClosed),
+            Poll::Ready(Ok(0)) => Err(self.end_of_stream()),
             Poll::Ready(Ok(n)) => {
                 self.after_read(n < buf.len(), cx);
                 let now = self.shared.runtime.now();
@@ -352,6 +352,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         match self.probe {
             Some(probe) if short => self.await_readable(probe, cx),
             _ => self.readable.ready.store(true, Ordering::SeqCst), // there may be more
+        }
+    }
+
+    /// The peer closed the transport: an ordinary end once the handshake is done, an error
+    /// that says what it likely means before.
+    fn end_of_stream(&mut self) -> Ended {
+        match self.link.handle_end_of_stream() {
+            Some(err) => Ended::Failed(err.into()),
+            None => Ended::PeerClosed,
         }
     }
 

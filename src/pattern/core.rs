@@ -147,6 +147,11 @@ impl Link {
         self.conn.authenticate(decision, now)
     }
 
+    /// The transport ended: see [`Connection::handle_end_of_stream`].
+    pub fn handle_end_of_stream(&mut self) -> Option<ConnectionError> {
+        self.conn.handle_end_of_stream()
+    }
+
     /// Whether the driver should read more: everything read so far was delivered.
     pub fn wants_input(&self) -> bool {
         self.held.is_none() && !self.conn.is_closed() && !self.conn.has_events()

@@ -134,6 +134,14 @@ pub enum ConnectionError {
         /// The status code (300, 400 or 500).
         status: u16,
     },
+    /// The peer closed the transport before the handshake completed.
+    #[error("the peer closed the connection during the {mechanism} handshake{}", hint.map(|h| format!(": {h}")).unwrap_or_default())]
+    ClosedInHandshake {
+        /// The mechanism.
+        mechanism: MechanismName,
+        /// What that usually means at this point of the handshake, if the mechanism knows.
+        hint: Option<&'static str>,
+    },
     /// Greeting and handshake did not complete in time.
     #[error("handshake did not complete within {0:?}")]
     HandshakeTimeout(Duration),
@@ -436,6 +444,26 @@ impl Connection {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The transport reached its end: the connection closes. During the handshake (after
+    /// the greeting) this is an error worth reporting ([`ConnectionError::ClosedInHandshake`],
+    /// with the mechanism's hint: a CURVE server closes without a word on a HELLO sealed
+    /// for another key); afterwards an ordinary end, `None`. Events decoded before stay to
+    /// be drained.
+    pub fn handle_end_of_stream(&mut self) -> Option<ConnectionError> {
+        let err = match &self.state {
+            // Before the greeting nothing was said: port probes and health checks do this.
+            State::Closed(_) | State::Ready { .. } | State::Greeting { .. } => None,
+            State::Handshake { mechanism, .. } => Some(ConnectionError::ClosedInHandshake {
+                mechanism: mechanism.name(),
+                hint: mechanism.closed_hint(),
+            }),
+        };
+        if let Some(err) = &err {
+            self.fail(err.clone());
+        }
+        err
     }
 
     /// Whether events are waiting for [`poll_event`](Self::poll_event).

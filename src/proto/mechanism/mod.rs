@@ -118,6 +118,12 @@ pub trait Mechanism: Send + fmt::Debug {
         })
     }
 
+    /// What it usually means when the peer closes the transport at this point of the
+    /// handshake, for the error the application sees.
+    fn closed_hint(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The connection accepted the peer's metadata: write any final command and return the
     /// cipher that traffic goes through from now on (`None`: frames travel as they are).
     fn accept(

@@ -86,6 +86,11 @@ impl Mechanism for PlainClient {
         PLAIN
     }
 
+    fn closed_hint(&self) -> Option<&'static str> {
+        (self.state == ClientState::Welcome)
+            .then_some("it did not answer our HELLO: does it run PLAIN with an authenticator?")
+    }
+
     fn as_server(&self) -> bool {
         false
     }
@@ -381,10 +386,16 @@ mod tests {
         let b = config(SocketType::Router, Security::plain_client("a", "b"), 2);
         let mut both_clients = Pair::new(a, b);
         let (c, s) = both_clients.settle();
-        assert!(matches!(
-            c,
-            Some(ConnectionError::Mechanism(MechanismError::Rejected { .. }))
-        ));
+        // libzmq servers greet as clients too, so two clients meet at the first HELLO.
+        assert!(
+            matches!(
+                c,
+                Some(ConnectionError::Mechanism(
+                    MechanismError::UnexpectedCommand { .. }
+                ))
+            ),
+            "{c:?}"
+        );
         assert!(s.is_some());
         let a = config(SocketType::Dealer, Security::PlainServer, 1);
         let b = config(SocketType::Router, Security::PlainServer, 2);

@@ -131,6 +131,17 @@ impl Mechanism for CurveClient {
         false
     }
 
+    fn closed_hint(&self) -> Option<&'static str> {
+        match self.state {
+            State::Welcome => Some(
+                "it did not answer our HELLO, as a CURVE server does when HELLO is sealed for \
+                 another key: check the server key",
+            ),
+            State::Ready(_) => Some("it refused our INITIATE: is our public key one it knows?"),
+            _ => None,
+        }
+    }
+
     fn start(
         &mut self,
         _local: &Metadata,

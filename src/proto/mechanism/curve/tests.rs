@@ -261,3 +261,25 @@ fn a_null_client_against_a_curve_server_is_a_mismatch() {
         "{s:?}"
     );
 }
+
+#[test]
+fn a_server_that_hangs_up_after_hello_is_reported_with_a_hint() {
+    let mut pair = pair(false);
+    // Only the server's greeting reaches the client, then the transport ends: what a
+    // libzmq server does with a HELLO sealed for another key.
+    while let Some(chunk) = pair.client.poll_transmit() {
+        drop(chunk);
+    }
+    let greeting = pair.server.poll_transmit().unwrap();
+    pair.client.handle_input(&greeting[..64], pair.now).unwrap();
+    let err = pair.client.handle_end_of_stream().expect("an error");
+    assert!(
+        matches!(err, ConnectionError::ClosedInHandshake { mechanism: MechanismName::CURVE, hint: Some(h) } if h.contains("server key")),
+        "{err}"
+    );
+    assert!(pair.client.is_closed());
+    // After the handshake, the end of the stream is ordinary.
+    let mut done = self::pair(false);
+    done.settle();
+    assert_eq!(done.client.handle_end_of_stream(), None);
+}
