@@ -661,3 +661,69 @@ fn plain_runs_inside_tls() {
         rep.close().await;
     });
 }
+
+/// The port of a bound endpoint.
+fn port_of(endpoint: &str) -> u16 {
+    endpoint.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_easy_classes_take_tls_and_their_port_constructors_use_it() {
+    use zmq_sansio::easy::{Options, Publisher, RRClient, RRServer, Subscriber};
+    smol::block_on(async {
+        let ca = Ca::new("test CA");
+        let server = RRServer::new_with(0, Options::new().tls_server(ca.server(LOCAL)))
+            .unwrap()
+            .with_handler(|request: String| format!("tls: {request}"));
+        assert!(
+            server.endpoint().starts_with("tls+tcp://"),
+            "{}",
+            server.endpoint()
+        );
+        let port = port_of(server.endpoint());
+        let stop = server.stop_handle();
+        let serving = smol::spawn(async move { server.run().await });
+        let client =
+            RRClient::new_with("localhost", port, Options::new().tls_client(ca.client())).unwrap();
+        let reply = within("an easy request over TLS", client.request_text("hi")).await;
+        assert_eq!(reply.unwrap(), "tls: hi");
+        // A client that trusts another CA gets nothing.
+        let stranger = RRClient::new_with(
+            "localhost",
+            port,
+            Options::new().tls_client(Ca::new("other CA").client()),
+        )
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
+        assert!(stranger.request_text("hi").await.is_err());
+        stop.stop();
+        within("the server stops", serving).await.unwrap();
+
+        let publisher =
+            Publisher::new_with(0, Options::new().tls_server(ca.server(LOCAL))).unwrap();
+        let port = port_of(publisher.endpoint());
+        let subscriber = Subscriber::new_with(
+            "localhost",
+            &[port],
+            1000,
+            Options::new().tls_client(ca.client()),
+        )
+        .unwrap();
+        let received = within("a subscriber over TLS", async {
+            loop {
+                publisher.publish("hello").await.unwrap();
+                if let Ok(Ok(payload)) =
+                    smol::future::or(async { Ok(subscriber.subscribe().await) }, async {
+                        smol::Timer::after(Duration::from_millis(50)).await;
+                        Err(())
+                    })
+                    .await
+                {
+                    break payload;
+                }
+            }
+        })
+        .await;
+        assert!(format!("{received:?}").contains("hello"), "{received:?}");
+    });
+}

@@ -119,16 +119,17 @@ pub enum Error {
     },
 }
 
-/// `tcp://*:port`: every interface, as the Python module binds.
-fn tcp_any(port: u16) -> String {
-    format!("tcp://*:{port}")
+/// `tcp://*:port` (`tls+tcp://` with TLS options): every interface, as the Python module
+/// binds.
+fn tcp_any(scheme: &str, port: u16) -> String {
+    format!("{scheme}://*:{port}")
 }
 
-/// `tcp://host:port`, with IPv6 literals bracketed.
-fn tcp_host(host: &str, port: u16) -> String {
+/// `tcp://host:port` (`tls+tcp://` with TLS options), with IPv6 literals bracketed.
+fn tcp_host(scheme: &str, host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
-        format!("tcp://[{host}]:{port}")
+        format!("{scheme}://[{host}]:{port}")
     } else {
-        format!("tcp://{host}:{port}")
+        format!("{scheme}://{host}:{port}")
     }
 }

@@ -4,6 +4,8 @@
 use bytes::Bytes;
 
 use crate::io::{Authenticator, Socket, SocketBuilder};
+#[cfg(feature = "tls")]
+use crate::io::{TlsClientConfig, TlsServerConfig};
 use crate::proto::SocketType;
 use crate::security::Security;
 #[cfg(feature = "curve")]
@@ -50,11 +52,26 @@ use crate::security::{CurveKeyPair, CurvePublicKey, CurveSecretKey};
 /// # Ok::<(), zmq_sansio::easy::Error>(())
 /// # }).unwrap();
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     security: Security,
     authenticator: Option<Authenticator>,
     zap_domain: Bytes,
+    #[cfg(feature = "tls")]
+    tls_server: Option<TlsServerConfig>,
+    #[cfg(feature = "tls")]
+    tls_client: Option<TlsClientConfig>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("security", &self.security)
+            .field("authenticator", &self.authenticator.is_some())
+            .field("zap_domain", &self.zap_domain)
+            .field("tls", &self.scheme())
+            .finish()
+    }
 }
 
 impl Options {
@@ -113,6 +130,31 @@ impl Options {
         self
     }
 
+    /// TLS for the classes that bind (cargo feature `tls`): the port constructors then bind
+    /// `tls+tcp://` (TLS peers are zmq-sansio only; CURVE is the choice with libzmq).
+    #[cfg(feature = "tls")]
+    pub fn tls_server(mut self, config: TlsServerConfig) -> Self {
+        self.tls_server = Some(config);
+        self
+    }
+
+    /// TLS for the classes that connect (cargo feature `tls`): the host-and-port
+    /// constructors then connect to `tls+tcp://`, checking the server's certificate.
+    #[cfg(feature = "tls")]
+    pub fn tls_client(mut self, config: TlsClientConfig) -> Self {
+        self.tls_client = Some(config);
+        self
+    }
+
+    /// The URL scheme the port constructors use: `tls+tcp` with TLS options, else `tcp`.
+    pub(crate) fn scheme(&self) -> &'static str {
+        #[cfg(feature = "tls")]
+        if self.tls_server.is_some() || self.tls_client.is_some() {
+            return "tls+tcp";
+        }
+        "tcp"
+    }
+
     /// A socket builder of this type with these options applied; only what differs from
     /// the defaults is set, so default options build exactly `Socket::new`'s socket.
     pub(crate) fn builder(&self, socket_type: SocketType) -> SocketBuilder {
@@ -125,6 +167,14 @@ impl Options {
         }
         if let Some(authenticator) = &self.authenticator {
             builder = builder.authenticator(authenticator.clone());
+        }
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.tls_server {
+            builder = builder.tls_server(config.clone());
+        }
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.tls_client {
+            builder = builder.tls_client(config.clone());
         }
         builder
     }

@@ -47,13 +47,13 @@ struct Connection {
 impl PairClient {
     /// Connects to `tcp://host:port` (Python: `PairClient(host, port)`).
     pub fn new(host: &str, port: u16) -> Result<Self, Error> {
-        Self::connect(&tcp_host(host, port))
+        Self::connect(&tcp_host("tcp", host, port))
     }
 
     /// [`PairClient::new`] with security ([`Options`]): e.g. a CURVE client of the
     /// server's public key, or a PLAIN client.
     pub fn new_with(host: &str, port: u16, options: Options) -> Result<Self, Error> {
-        Self::connect_with(&tcp_host(host, port), options)
+        Self::connect_with(&tcp_host(options.scheme(), host, port), options)
     }
 
     /// Connects to any endpoint.

@@ -41,9 +41,9 @@ impl PPPusher {
     /// must know its public key, or a PLAIN server with an authenticator.
     pub fn new_with(host: &str, port: u16, options: Options) -> Result<Self, Error> {
         let endpoint = if host == "*" {
-            tcp_any(port)
+            tcp_any(options.scheme(), port)
         } else {
-            tcp_host(host, port)
+            tcp_host(options.scheme(), host, port)
         };
         Self::bind_with(&endpoint, options)
     }
@@ -126,13 +126,13 @@ impl std::fmt::Debug for PPPuller {
 impl PPPuller {
     /// Connects to `tcp://host:port` (Python: `PPPuller(host, port)`).
     pub fn new(host: &str, port: u16) -> Result<Self, Error> {
-        Self::connect(&tcp_host(host, port))
+        Self::connect(&tcp_host("tcp", host, port))
     }
 
     /// [`PPPuller::new`] with security ([`Options`]): e.g. a CURVE client of the pusher's
     /// public key, or a PLAIN client.
     pub fn new_with(host: &str, port: u16, options: Options) -> Result<Self, Error> {
-        Self::connect_with(&tcp_host(host, port), options)
+        Self::connect_with(&tcp_host(options.scheme(), host, port), options)
     }
 
     /// Connects to any endpoint.

@@ -40,13 +40,13 @@ pub struct Publisher {
 impl Publisher {
     /// Binds `tcp://*:port`, as the Python `Publisher(port)` does.
     pub fn new(port: u16) -> Result<Self, Error> {
-        Self::bind(&tcp_any(port))
+        Self::bind(&tcp_any("tcp", port))
     }
 
     /// [`Publisher::new`] with security ([`Options`]): e.g. a CURVE server whose
     /// subscribers must know its public key, or a PLAIN server with an authenticator.
     pub fn new_with(port: u16, options: Options) -> Result<Self, Error> {
-        Self::bind_with(&tcp_any(port), options)
+        Self::bind_with(&tcp_any(options.scheme(), port), options)
     }
 
     /// Binds any endpoint (`tcp://127.0.0.1:*` picks a free port; see [`Publisher::endpoint`]).
@@ -162,6 +162,8 @@ impl Publisher {
 pub struct Subscriber {
     socket: Socket,
     host: String,
+    /// `tcp` or `tls+tcp`, for the ports added later.
+    scheme: &'static str,
     coding: Coding,
     msgid: i64,
     /// Whether a publisher was ever given: without one, receiving would wait forever.
@@ -209,6 +211,7 @@ impl Subscriber {
         let subscriber = Self {
             socket: options.socket(SocketType::Sub)?,
             host: host.to_owned(),
+            scheme: options.scheme(),
             coding: Coding::UTF_8,
             msgid,
             has_publisher: AtomicBool::new(false),
@@ -234,7 +237,7 @@ impl Subscriber {
 
     /// Also connects to `tcp://<host>:port` (Python: `addPort`).
     pub fn add_port(&self, port: u16) -> Result<(), Error> {
-        self.add_endpoint(&tcp_host(&self.host, port))
+        self.add_endpoint(&tcp_host(self.scheme, &self.host, port))
     }
 
     /// Also connects to any endpoint.

@@ -117,14 +117,14 @@ impl<K: ServerKind> fmt::Debug for Server<K> {
 impl<K: ServerKind> Server<K> {
     /// Binds `tcp://*:port` (Python: `RRServer(port)`, `PairServer(port)`).
     pub fn new(port: u16) -> Result<Self, Error> {
-        Self::bind(&tcp_any(port))
+        Self::bind(&tcp_any("tcp", port))
     }
 
     /// [`Server::new`] with security ([`Options`]): e.g. a CURVE server with an
     /// authenticator that lets in only known client keys, or a PLAIN server checking
     /// passwords.
     pub fn new_with(port: u16, options: Options) -> Result<Self, Error> {
-        Self::bind_with(&tcp_any(port), options)
+        Self::bind_with(&tcp_any(options.scheme(), port), options)
     }
 
     /// Binds any endpoint.
