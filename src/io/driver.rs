@@ -401,7 +401,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             };
             request.address = self.address.clone();
             self.deciding = Some(match &self.shared.authenticator {
-                Some(authenticator) => authenticator.decide(request),
+                // A sync authenticator runs here and now: its panic must not take the
+                // connection task either.
+                Some(authenticator) => {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        authenticator.decide(request)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Box::pin(std::future::ready(AuthDecision::deny_with(
+                            AuthStatus::InternalError,
+                            "the authenticator panicked",
+                        )))
+                    })
+                }
                 // Options that ask without an authenticator to answer: nobody may vouch
                 // for the client.
                 None => Box::pin(std::future::ready(AuthDecision::deny_with(

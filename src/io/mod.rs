@@ -82,7 +82,7 @@ pub use runtime::{
     ExecutorRuntime, IoThreads, LocalRuntime, Runtime, SmolRuntime, SpawnRuntime, Task, Timer,
 };
 pub use shared::live_tasks;
-pub use socket::Socket;
+pub use socket::{Received, Socket};
 #[cfg(feature = "tls")]
 pub use tls::{TlsClientConfig, TlsError, TlsServerConfig};
 

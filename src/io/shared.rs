@@ -6,7 +6,7 @@
 //! read buffer, several output chunks) per acquisition. Wakers are collected under the lock
 //! and woken after it is released.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -14,6 +14,7 @@ use super::auth::Authenticator;
 use super::runtime::Runtime;
 use super::tasks::EndpointTask;
 use crate::pattern::{PeerId, SocketCore, SocketEvent};
+use crate::proto::PeerInfo;
 
 /// What the driver task of one connection needs from the shared state.
 #[derive(Debug, Default)]
@@ -53,7 +54,15 @@ pub(crate) struct Inner {
     /// Bound and connected endpoints, by id.
     pub(crate) endpoints: BTreeMap<u64, EndpointTask>,
     pub(crate) next_endpoint: u64,
+    /// What each peer announced and was authenticated as, for
+    /// [`Socket::recv_from`](crate::io::Socket::recv_from); kept for the last `RETIRED_PEER_INFO` peers after
+    /// their connections closed, as their messages may still be read.
+    pub(crate) peer_info: HashMap<PeerId, Arc<PeerInfo>>,
+    pub(crate) retired: VecDeque<PeerId>,
 }
+
+/// Closed peers whose [`PeerInfo`] stays for messages still queued from them.
+const RETIRED_PEER_INFO: usize = 1024;
 
 /// Shared by the user's handles and every task of one socket.
 #[derive(Debug)]
@@ -98,6 +107,8 @@ impl Shared {
                 yield_before_send: false,
                 endpoints: BTreeMap::new(),
                 next_endpoint: 1,
+                peer_info: HashMap::new(),
+                retired: VecDeque::new(),
             }),
         })
     }
@@ -159,6 +170,8 @@ impl Inner {
                 }
                 SocketEvent::Writable => wakeups.0.append(&mut self.send_wakers),
                 SocketEvent::Connected { peer, info } => {
+                    let info = Arc::new(info);
+                    self.peer_info.insert(peer, Arc::clone(&info));
                     log::debug!(
                         "{} {peer}: connected to a {} peer over {}",
                         self.core.socket_type(),
@@ -173,6 +186,18 @@ impl Inner {
             }
         }
         wakeups
+    }
+
+    /// A peer's connection closed: its info stays for a while, for messages read later.
+    pub(crate) fn retire_peer_info(&mut self, peer: PeerId) {
+        self.retired.push_back(peer);
+        while self.retired.len() > RETIRED_PEER_INFO {
+            let oldest = self.retired.pop_front().expect("over the limit");
+            // A peer that reconnected since has fresh info.
+            if !self.core.is_open(oldest) {
+                self.peer_info.remove(&oldest);
+            }
+        }
     }
 
     /// Asks the driver of `peer` to stop.

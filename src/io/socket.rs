@@ -18,7 +18,7 @@ use super::transport::{Listener, TlsSettings};
 use crate::Msg;
 use crate::endpoint::Endpoint;
 use crate::pattern::{self, SocketCore};
-use crate::proto::SocketType;
+use crate::proto::{PeerInfo, SocketType};
 
 /// What every clone of a socket shares; closing happens when the last one goes.
 #[derive(Debug)]
@@ -307,6 +307,14 @@ impl Socket {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
+    /// Receives the next message with what its sender announced and was authenticated as
+    /// (libzmq's message properties: `Socket-Type`, `Identity`, `User-Id`, ZAP metadata,
+    /// any application property). The info is `None` only for a message read long after
+    /// its sender's connection closed (more than a thousand connections later).
+    pub async fn recv_from(&self) -> Result<Received, Error> {
+        poll_fn(|cx| self.poll_recv_from(cx)).await
+    }
+
     /// Receives a message if one is there.
     pub fn try_recv(&self) -> Result<Option<Msg>, Error> {
         self.shared().with(|inner| {
@@ -327,12 +335,20 @@ impl Socket {
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Msg, Error>> {
+        self.poll_recv_from(cx)
+            .map(|received| received.map(|received| received.msg))
+    }
+
+    fn poll_recv_from(&self, cx: &mut Context<'_>) -> Poll<Result<Received, Error>> {
         self.shared().with(|inner| {
             if inner.closed {
                 return Poll::Ready(Err(Error::Closed));
             }
-            match inner.core.recv() {
-                Ok(Some(msg)) => Poll::Ready(Ok(msg)),
+            match inner.core.recv_from() {
+                Ok(Some((peer, msg))) => Poll::Ready(Ok(Received {
+                    msg,
+                    peer: inner.peer_info.get(&peer).cloned(),
+                })),
                 Ok(None) => {
                     register(&mut inner.recv_wakers, cx.waker());
                     Poll::Pending
@@ -588,4 +604,15 @@ impl futures_sink::Sink<Msg> for Socket {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.poll_ready(cx)
     }
+}
+
+/// A message and what its sender announced and was authenticated as
+/// ([`Socket::recv_from`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Received {
+    /// The message.
+    pub msg: Msg,
+    /// The sender: socket type, metadata, the user id our authenticator gave it.
+    pub peer: Option<Arc<PeerInfo>>,
 }

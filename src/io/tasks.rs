@@ -260,6 +260,7 @@ where
     let (socket_type, state_waiters, handshaken) = shared.with(|inner| {
         let task = inner.peers.remove(&peer);
         inner.core.close(peer, Some(driver.link_mut()));
+        inner.retire_peer_info(peer);
         let handshaken = task.as_ref().is_some_and(|t| t.handshaken);
         if task.is_some_and(|t| t.remove_on_close) {
             inner.core.remove_peer(peer);

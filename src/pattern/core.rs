@@ -441,7 +441,12 @@ impl SocketCore {
     /// The application takes a message; `Ok(None)` until one arrives
     /// ([`SocketEvent::Readable`] says when to try again).
     pub fn recv(&mut self) -> Result<Option<Msg>, RecvError> {
-        let result = self.pattern.recv();
+        Ok(self.recv_from()?.map(|(_, msg)| msg))
+    }
+
+    /// [`SocketCore::recv`], with the peer the message came from.
+    pub fn recv_from(&mut self) -> Result<Option<(PeerId, Msg)>, RecvError> {
+        let result = self.pattern.recv_from();
         self.recv_waiting = matches!(result, Ok(None));
         self.after_pattern_change();
         result

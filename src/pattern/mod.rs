@@ -316,8 +316,9 @@ trait Behavior: fmt::Debug + Send {
 
     fn send(&mut self, pipes: &mut Pipes, msg: Msg) -> Result<(), SendError>;
 
-    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Msg>, RecvError> {
-        Ok(pipes.pop_input().map(|(_, msg)| msg))
+    /// The next message for the application, and the peer it came from.
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<(PeerId, Msg)>, RecvError> {
+        Ok(pipes.pop_input())
     }
 
     fn subscription(
@@ -437,6 +438,12 @@ impl Pattern {
 
     /// The application takes the next message; `Ok(None)` if none has arrived yet.
     pub fn recv(&mut self) -> Result<Option<Msg>, RecvError> {
+        Ok(self.recv_from()?.map(|(_, msg)| msg))
+    }
+
+    /// [`Pattern::recv`], with the peer the message came from (for its metadata and the
+    /// user id its authenticator gave it, libzmq's message properties).
+    pub fn recv_from(&mut self) -> Result<Option<(PeerId, Msg)>, RecvError> {
         self.behavior.recv(&mut self.pipes)
     }
 

@@ -39,11 +39,11 @@ impl Behavior for RoundRobin {
             .map_err(SendError::WouldBlock)
     }
 
-    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Msg>, RecvError> {
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<(PeerId, Msg)>, RecvError> {
         if !self.receives {
             return Err(RecvError::NotSupported(self.socket_type));
         }
-        Ok(pipes.pop_input().map(|(_, msg)| msg))
+        Ok(pipes.pop_input())
     }
 
     fn subscription(&mut self, _: &mut Pipes, _: &[u8], _: bool) -> Result<(), SendError> {

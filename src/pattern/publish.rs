@@ -33,7 +33,7 @@ pub(crate) struct Publish {
     /// XPUB: subscription changes for the application, at most `max_notices`; beyond that
     /// subscriptions are refused as "full" and the peer is read again once the application
     /// catches up.
-    notices: VecDeque<Msg>,
+    notices: VecDeque<(PeerId, Msg)>,
     max_notices: usize,
     /// Peers whose subscriptions were refused because `notices` was full.
     blocked: BTreeSet<PeerId>,
@@ -75,10 +75,10 @@ impl Publish {
         self.socket_type == SocketType::XPub
     }
 
-    fn notify(&mut self, subscribe: bool, prefix: &[u8]) {
+    fn notify(&mut self, peer: PeerId, subscribe: bool, prefix: &[u8]) {
         if self.is_xpub() {
             self.notices
-                .push_back(subscription_message(subscribe, prefix));
+                .push_back((peer, subscription_message(subscribe, prefix)));
         }
     }
 
@@ -110,7 +110,7 @@ impl Publish {
         }
         let added = self.trie.add(&prefix, peer);
         if added.new_prefix || self.verbose {
-            self.notify(true, &prefix);
+            self.notify(peer, true, &prefix);
         }
         Ok(())
     }
@@ -128,7 +128,7 @@ impl Publish {
             self.refund(cost, removed.prefix_gone);
         }
         if removed.prefix_gone || self.verboser {
-            self.notify(false, prefix);
+            self.notify(peer, false, prefix);
         }
     }
 
@@ -145,7 +145,7 @@ impl Publish {
             if let Some(removed) = self.trie.remove(&prefix, peer, true) {
                 self.refund(SubscriptionCost::of(prefix.len()), removed.prefix_gone);
                 if removed.prefix_gone {
-                    self.notify(false, &prefix);
+                    self.notify(peer, false, &prefix);
                 }
             }
         }
@@ -212,7 +212,7 @@ impl Behavior for Publish {
         Ok(())
     }
 
-    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Msg>, RecvError> {
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<(PeerId, Msg)>, RecvError> {
         if !self.is_xpub() {
             return Err(RecvError::NotSupported(self.socket_type));
         }
@@ -222,7 +222,7 @@ impl Behavior for Publish {
             }
             return Ok(Some(notice));
         }
-        Ok(pipes.pop_input().map(|(_, msg)| msg))
+        Ok(pipes.pop_input())
     }
 
     fn subscription(&mut self, _: &mut Pipes, _: &[u8], _: bool) -> Result<(), SendError> {

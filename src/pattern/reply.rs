@@ -37,7 +37,7 @@ impl Behavior for Rep {
         Ok(())
     }
 
-    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Msg>, RecvError> {
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<(PeerId, Msg)>, RecvError> {
         if self.answering.is_some() {
             return Err(RecvError::ReplyPending);
         }
@@ -49,7 +49,7 @@ impl Behavior for Rep {
         let envelope: Msg = frames.by_ref().take(split).collect();
         let body: Msg = frames.collect();
         self.answering = Some((peer, envelope));
-        Ok(Some(body))
+        Ok(Some((peer, body)))
     }
 
     fn subscription(&mut self, _: &mut Pipes, _: &[u8], _: bool) -> Result<(), SendError> {

@@ -16,7 +16,7 @@ enum State {
     Awaiting { peer: PeerId, id: Option<Bytes> },
     /// The reply has arrived and waits for the application. It is kept here, not in the
     /// peer's queue, so it survives that peer leaving before the application reads it.
-    ReplyReady(Msg),
+    ReplyReady(PeerId, Msg),
 }
 
 #[derive(Debug)]
@@ -70,7 +70,7 @@ impl Behavior for Req {
             .then(|| self.unwrap_reply(msg))
             .flatten()
         {
-            self.state = State::ReplyReady(reply);
+            self.state = State::ReplyReady(peer, reply);
         }
         Ok(())
     }
@@ -98,10 +98,10 @@ impl Behavior for Req {
         Ok(())
     }
 
-    fn recv(&mut self, _: &mut Pipes) -> Result<Option<Msg>, RecvError> {
+    fn recv(&mut self, _: &mut Pipes) -> Result<Option<(PeerId, Msg)>, RecvError> {
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Idle => Err(RecvError::NoRequest),
-            State::ReplyReady(reply) => Ok(Some(reply)),
+            State::ReplyReady(peer, reply) => Ok(Some((peer, reply))),
             awaiting @ State::Awaiting { .. } => {
                 self.state = awaiting;
                 Ok(None)

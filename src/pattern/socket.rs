@@ -226,6 +226,18 @@ impl Socket {
         self.core.recv()
     }
 
+    /// [`Socket::recv`], with the peer the message came from: its
+    /// [`PeerInfo`](crate::proto::PeerInfo) (metadata, authenticated user id) is on
+    /// [`Socket::peer_info`] while it is connected.
+    pub fn recv_from(&mut self) -> Result<Option<(PeerId, Msg)>, RecvError> {
+        self.core.recv_from()
+    }
+
+    /// What the peer announced and was authenticated as, while its connection is up.
+    pub fn peer_info(&self, peer: PeerId) -> Option<&crate::proto::PeerInfo> {
+        self.links.get(&peer)?.connection().peer()
+    }
+
     /// SUB/XSUB: subscribes to a prefix on every current and future peer.
     pub fn subscribe(&mut self, prefix: &[u8]) -> Result<(), SendError> {
         self.core.subscribe(prefix)

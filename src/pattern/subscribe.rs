@@ -55,15 +55,15 @@ impl Behavior for Subscribe {
             .map_err(|msg| InputError::Full(PeerInput::Message(msg)))
     }
 
-    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<Msg>, super::RecvError> {
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<(PeerId, Msg)>, super::RecvError> {
         // Filtered again when taken, as libzmq does: a message that arrived before its
         // subscription was dropped is not delivered after it.
-        while let Some((_, msg)) = pipes.pop_input() {
+        while let Some((peer, msg)) = pipes.pop_input() {
             if self
                 .subscriptions
                 .matches(msg.first().map_or(&[][..], |f| &f[..]))
             {
-                return Ok(Some(msg));
+                return Ok(Some((peer, msg)));
             }
         }
         Ok(None)
