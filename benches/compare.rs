@@ -41,6 +41,16 @@
 //!    (this program re-executed with `--memory-probe`) so their allocations do not mix. An
 //!    idle PUB has no application side, so both columns of ours show one probe. The main
 //!    process's peak RSS is printed under the table.
+//! 10. CURVE (RFC 26), ours against omq.rs (`omq-tokio` with its `curve` feature; the
+//!     `zmq` crate's libzmq is built without CURVE and zmq.rs has none, so their cells show
+//!     "—"): PUSH → PULL over TCP at 16 B and 64 KiB, and REQ ↔ REP round trips at 16 B,
+//!     each as its plain counterpart above with the bound socket a CURVE server and the
+//!     connecting one its client (fresh long-term keys every run; the handshake happens
+//!     before timing, with the untimed first message).
+//! 11. CURVE handshakes per second: one CURVE REP server, and one CURVE REQ client after
+//!     another, each a new socket on a new connection that makes one 16 B round trip (which
+//!     needs the whole handshake on both sides) and closes. The client's long-term keys are
+//!     made once; the ephemeral keys, cookie and vouch are new every time.
 //!
 //! # How
 //!
@@ -93,7 +103,8 @@
 //! - Arguments not starting with `-` filter. Library names keep only those columns: `ours`
 //!   (both of its columns), `ours-tasks`, `ours-threads`, `libzmq`, `zmq.rs`, `omq.rs`.
 //!   Anything else keeps the cases whose name or label contains it (`push-pull`, `pub-sub`,
-//!   `pub-sub-loss`, `req-rep`, `fan-out`, `ipc`, `loopback`, `io-threads`, `memory`, or
+//!   `pub-sub-loss`, `req-rep`, `fan-out`, `ipc`, `loopback`, `io-threads`, `memory`,
+//!   `curve` (all CURVE cases), `curve-push-pull`, `curve-req-rep`, `curve-handshakes`, or
 //!   e.g. `4 KiB`). E.g. `cargo bench --bench compare -- --quick req-rep ours-threads omq.rs`.
 //! - `--ours-on-threads`, the switch of old (when ours ran in one place per run), now only
 //!   drops the "ours (tasks)" column.
@@ -108,9 +119,10 @@
 //! "Best" is the best of libzmq, zmq.rs and omq.rs on that row (the table names it), and
 //! every goal holds for ours with the application on tasks and on plain threads.
 //!
-//! - Throughput ≥ 1.2× the best at every size from 16 B to 64 KiB, PUSH/PULL and PUB/SUB.
+//! - Throughput ≥ 1.2× the best at every size from 16 B to 64 KiB, PUSH/PULL and PUB/SUB;
+//!   the same for CURVE PUSH/PULL at 16 B and 64 KiB (the best there being omq.rs).
 //! - At 1 MiB, PUSH/PULL ≥ 0.9× the loopback limit.
-//! - REQ/REP round trip (median) ≤ 0.8× the best.
+//! - REQ/REP round trip (median) ≤ 0.8× the best, with and without CURVE.
 //! - Two independent PUSH/PULL pairs on two IO threads ≥ 1.7× their aggregate rate on one
 //!   (on two cores; plain threads only).
 //! - PUB/SUB loses nothing while the HWMs allow it; fan-out scales with bytes, not with the
@@ -148,6 +160,11 @@ const COUNT_1MIB: usize = 600;
 const IO_THREADS_COUNT: usize = 75_000;
 /// The message size of the fan-out cases.
 const FAN_OUT_SIZE: usize = 64;
+/// Messages per CURVE PUSH/PULL run (quick mode): encryption makes them slower than plain.
+const CURVE_16B_COUNT: usize = 100_000;
+const CURVE_64KIB_COUNT: usize = 1_000;
+/// New connections per CURVE handshake run (quick mode).
+const CURVE_HANDSHAKES: usize = 300;
 
 /// How long a publisher keeps sending warm-up markers (subscribers joining) or end markers
 /// (subscribers finishing) before giving up.
@@ -252,6 +269,22 @@ enum Kind {
     /// Two independent PUSH → PULL pairs, the application on plain threads, all sockets on
     /// one set of IO threads: first one IO thread, then two.
     IoThreads,
+    /// PUSH → PULL throughput over TCP with CURVE (the PULL the server), default HWMs.
+    CurvePushPull,
+    /// REQ ↔ REP round trips over TCP with CURVE (the REP the server).
+    CurveReqRep,
+    /// New CURVE client connections to one CURVE server, one after another: handshakes/s.
+    CurveHandshakes,
+}
+
+impl Kind {
+    /// Whether the case runs CURVE (which libzmq, as built here, and zmq.rs lack).
+    fn is_curve(self) -> bool {
+        matches!(
+            self,
+            Self::CurvePushPull | Self::CurveReqRep | Self::CurveHandshakes
+        )
+    }
 }
 
 /// One case: what, at which message size, and how much of it per run in quick mode
@@ -283,6 +316,9 @@ impl Case {
             Kind::Loopback => "loopback",
             Kind::Memory => "memory",
             Kind::IoThreads => "io-threads",
+            Kind::CurvePushPull => "curve-push-pull",
+            Kind::CurveReqRep => "curve-req-rep",
+            Kind::CurveHandshakes => "curve-handshakes",
         }
     }
 
@@ -298,6 +334,9 @@ impl Case {
             Kind::Loopback => "loopback limit (std TCP, 1 MiB writes)".to_owned(),
             Kind::Memory => "memory".to_owned(),
             Kind::IoThreads => format!("2 PUSH→PULL pairs {size}"),
+            Kind::CurvePushPull => format!("CURVE PUSH→PULL {size}"),
+            Kind::CurveReqRep => format!("CURVE REQ↔REP {size} round trip"),
+            Kind::CurveHandshakes => "CURVE handshakes/s (new REQ, 1 round trip, close)".to_owned(),
         }
     }
 
@@ -337,6 +376,11 @@ const CASES: &[Case] = &[
     Case::new(Kind::PushPull(Transport::Ipc), 64 * KIB, 9_000),
     // Messages per pair and run (each run has one IO thread, then two).
     Case::new(Kind::IoThreads, 4 * KIB, IO_THREADS_COUNT),
+    Case::new(Kind::CurvePushPull, 16, CURVE_16B_COUNT),
+    Case::new(Kind::CurvePushPull, 64 * KIB, CURVE_64KIB_COUNT),
+    Case::new(Kind::CurveReqRep, 16, 4_000),
+    // Handshakes per run (its size: the round trip's request).
+    Case::new(Kind::CurveHandshakes, 16, CURVE_HANDSHAKES),
     Case::new(Kind::Memory, 0, 0),
 ];
 
@@ -417,6 +461,28 @@ trait Library {
     fn io_thread_pairs(&mut self, io_threads: usize, payload: &Bytes, count: usize) -> Duration {
         let _ = (io_threads, payload, count);
         unreachable!("lacks(Kind::IoThreads) said why not")
+    }
+    /// [`push_pull`](Library::push_pull) over TCP with CURVE: the PULL bound as the CURVE
+    /// server, the PUSH its client. Only called when [`lacks`](Library::lacks) says nothing
+    /// for [`Kind::CurvePushPull`].
+    fn curve_push_pull(&mut self, payload: &Bytes, count: usize) -> Duration {
+        let _ = (payload, count);
+        unreachable!("lacks(Kind::CurvePushPull) said why not")
+    }
+    /// [`req_rep`](Library::req_rep) with CURVE: the REP bound as the CURVE server, the REQ
+    /// its client. Only called when [`lacks`](Library::lacks) says nothing for
+    /// [`Kind::CurveReqRep`].
+    fn curve_req_rep(&mut self, payload: &Bytes, rounds: usize) -> Vec<Duration> {
+        let _ = (payload, rounds);
+        unreachable!("lacks(Kind::CurveReqRep) said why not")
+    }
+    /// One CURVE REP server bound on TCP, then `count` CURVE REQ clients one after another,
+    /// each a new socket that connects, makes one round trip with `payload` and closes: the
+    /// time for all of them. Only called when [`lacks`](Library::lacks) says nothing for
+    /// [`Kind::CurveHandshakes`].
+    fn curve_handshakes(&mut self, payload: &Bytes, count: usize) -> Duration {
+        let _ = (payload, count);
+        unreachable!("lacks(Kind::CurveHandshakes) said why not")
     }
     /// A PUB bound on loopback TCP and its port; dropping the box closes it.
     fn idle_pub(&mut self) -> (u16, Box<dyn Any>);
@@ -682,6 +748,15 @@ async fn publish(
     started
 }
 
+/// The security mechanism of a run's sockets.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mechanism {
+    Null,
+    /// The bound socket is the CURVE server, the connecting one its client, with fresh
+    /// long-term keys.
+    Curve,
+}
+
 /// A payload of `size` octets whose first octet marks it as timed (PUSH/PULL and REQ/REP
 /// do not care).
 fn payload(size: usize) -> Bytes {
@@ -704,6 +779,7 @@ mod ours {
     use zmq_sansio::Msg;
     use zmq_sansio::io::{IoThreads, Socket, SocketBuilder};
     use zmq_sansio::proto::SocketType;
+    use zmq_sansio::security::CurveKeyPair;
 
     /// Where the application side (senders, receivers, the echo) runs.
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -742,6 +818,73 @@ mod ours {
                 }
             }
         }
+
+        /// [`Library::push_pull`] with its sockets secured by `mechanism`.
+        fn push_pull_with(
+            &self,
+            endpoint: &str,
+            payload: &Bytes,
+            count: usize,
+            mechanism: Mechanism,
+        ) -> Duration {
+            let (pull, push) = pair(SocketType::Pull, SocketType::Push, endpoint, mechanism);
+            block_on(async {
+                push.send(Msg::from(payload.clone())).await.expect("send");
+                pull.recv().await.expect("recv");
+            });
+            let started = Instant::now();
+            let payload = payload.clone();
+            let sender = self.start(async move {
+                for _ in 0..count {
+                    // A `Bytes` clone: the payload is shared, not copied.
+                    push.send(Msg::from(payload.clone())).await.expect("send");
+                }
+                push
+            });
+            let pull = self.run(async move {
+                for _ in 0..count {
+                    pull.recv().await.expect("recv");
+                }
+                pull
+            });
+            let elapsed = started.elapsed();
+            close_all([sender(), pull]);
+            elapsed
+        }
+
+        /// [`Library::req_rep`] with its sockets secured by `mechanism`.
+        fn req_rep_with(
+            &self,
+            payload: &Bytes,
+            rounds: usize,
+            mechanism: Mechanism,
+        ) -> Vec<Duration> {
+            let (rep, req) = pair(SocketType::Rep, SocketType::Req, TCP_ANY_PORT, mechanism);
+            let echo = self.start(async move {
+                // One more for the untimed first round trip.
+                for _ in 0..=rounds {
+                    let request = rep.recv().await.expect("recv");
+                    rep.send(request).await.expect("send");
+                }
+                rep
+            });
+            let payload = payload.clone();
+            let (times, req) = self.run(async move {
+                let mut times = Vec::with_capacity(rounds);
+                for round in 0..=rounds {
+                    let started = Instant::now();
+                    req.send(Msg::from(payload.clone())).await.expect("send");
+                    req.recv().await.expect("recv");
+                    // Round 0 only checks the connection.
+                    if round > 0 {
+                        times.push(started.elapsed());
+                    }
+                }
+                (times, req)
+            });
+            close_all([echo(), req]);
+            times
+        }
     }
 
     /// Sockets close at once when the run is over: everything sent has been received.
@@ -753,9 +896,22 @@ mod ours {
         builder(socket_type).build().expect("valid options")
     }
 
-    /// `a` bound at `endpoint`, `b` connected to it.
-    fn pair(a: SocketType, b: SocketType, endpoint: &str) -> (Socket, Socket) {
-        let (a, b) = (socket(a), socket(b));
+    /// `a` bound at `endpoint`, `b` connected to it; with CURVE, `a` is the server.
+    fn pair(
+        a: SocketType,
+        b: SocketType,
+        endpoint: &str,
+        mechanism: Mechanism,
+    ) -> (Socket, Socket) {
+        let (a, b) = match mechanism {
+            Mechanism::Null => (socket(a), socket(b)),
+            Mechanism::Curve => {
+                let (server, client) = (CurveKeyPair::generate(), CurveKeyPair::generate());
+                let a = builder(a).curve_server(server.secret().clone());
+                let b = builder(b).curve_client(*server.public(), client);
+                (a.build().expect("options"), b.build().expect("options"))
+            }
+        };
         let endpoint = a.bind(endpoint).expect("bind");
         b.connect(&endpoint).expect("connect");
         (a, b)
@@ -830,28 +986,51 @@ mod ours {
         }
 
         fn push_pull(&mut self, endpoint: &str, payload: &Bytes, count: usize) -> Duration {
-            let (pull, push) = pair(SocketType::Pull, SocketType::Push, endpoint);
-            block_on(async {
-                push.send(Msg::from(payload.clone())).await.expect("send");
-                pull.recv().await.expect("recv");
+            self.push_pull_with(endpoint, payload, count, Mechanism::Null)
+        }
+
+        fn curve_push_pull(&mut self, payload: &Bytes, count: usize) -> Duration {
+            self.push_pull_with(TCP_ANY_PORT, payload, count, Mechanism::Curve)
+        }
+
+        fn req_rep(&mut self, payload: &Bytes, rounds: usize) -> Vec<Duration> {
+            self.req_rep_with(payload, rounds, Mechanism::Null)
+        }
+
+        fn curve_req_rep(&mut self, payload: &Bytes, rounds: usize) -> Vec<Duration> {
+            self.req_rep_with(payload, rounds, Mechanism::Curve)
+        }
+
+        fn curve_handshakes(&mut self, payload: &Bytes, count: usize) -> Duration {
+            let (server, client) = (CurveKeyPair::generate(), CurveKeyPair::generate());
+            let rep = builder(SocketType::Rep)
+                .curve_server(server.secret().clone())
+                .build()
+                .expect("options");
+            let endpoint = rep.bind(TCP_ANY_PORT).expect("bind");
+            let echo = self.start(async move {
+                for _ in 0..count {
+                    let request = rep.recv().await.expect("recv");
+                    rep.send(request).await.expect("send");
+                }
+                rep
             });
+            let (server_key, payload) = (*server.public(), payload.clone());
             let started = Instant::now();
-            let payload = payload.clone();
-            let sender = self.start(async move {
+            self.run(async move {
                 for _ in 0..count {
-                    // A `Bytes` clone: the payload is shared, not copied.
-                    push.send(Msg::from(payload.clone())).await.expect("send");
+                    let req = builder(SocketType::Req)
+                        .curve_client(server_key, client.clone())
+                        .build()
+                        .expect("options");
+                    req.connect(&endpoint).expect("connect");
+                    req.send(Msg::from(payload.clone())).await.expect("send");
+                    req.recv().await.expect("recv");
+                    req.close().await;
                 }
-                push
-            });
-            let pull = self.run(async move {
-                for _ in 0..count {
-                    pull.recv().await.expect("recv");
-                }
-                pull
             });
             let elapsed = started.elapsed();
-            close_all([sender(), pull]);
+            close_all([echo()]);
             elapsed
         }
 
@@ -888,34 +1067,6 @@ mod ours {
             let (publisher, started) = sender();
             close_all(subscribers.into_iter().chain([publisher]));
             Delivery::from_tallies(started, &tallies, run)
-        }
-
-        fn req_rep(&mut self, payload: &Bytes, rounds: usize) -> Vec<Duration> {
-            let (rep, req) = pair(SocketType::Rep, SocketType::Req, TCP_ANY_PORT);
-            let echo = self.start(async move {
-                // One more for the untimed first round trip.
-                for _ in 0..=rounds {
-                    let request = rep.recv().await.expect("recv");
-                    rep.send(request).await.expect("send");
-                }
-                rep
-            });
-            let payload = payload.clone();
-            let (times, req) = self.run(async move {
-                let mut times = Vec::with_capacity(rounds);
-                for round in 0..=rounds {
-                    let started = Instant::now();
-                    req.send(Msg::from(payload.clone())).await.expect("send");
-                    req.recv().await.expect("recv");
-                    // Round 0 only checks the connection.
-                    if round > 0 {
-                        times.push(started.elapsed());
-                    }
-                }
-                (times, req)
-            });
-            close_all([echo(), req]);
-            times
         }
 
         fn io_thread_pairs(
@@ -1068,6 +1219,11 @@ mod libzmq {
     }
 
     impl Library for Libzmq {
+        fn lacks(&self, kind: Kind) -> Option<&'static str> {
+            kind.is_curve()
+                .then_some("the zmq crate builds libzmq without CURVE (no libsodium)")
+        }
+
         fn push_pull(&mut self, endpoint: &str, payload: &Bytes, count: usize) -> Duration {
             let (pull, push) = self.pair(zmq::PULL, zmq::PUSH, endpoint);
             let mut msg = zmq::Message::new();
@@ -1268,6 +1424,7 @@ mod zmqrs {
                 Kind::IoThreads => {
                     Some("no IO threads of its own (its IO runs on tokio's workers)")
                 }
+                kind if kind.is_curve() => Some("no CURVE mechanism (NULL only)"),
                 _ => None,
             }
         }
@@ -1386,7 +1543,9 @@ mod zmqrs {
 
 mod omqrs {
     use super::*;
-    use omq_tokio::{Context, ContextConfig, Message, Options, Socket, SocketType, blocking};
+    use omq_tokio::{
+        Context, ContextConfig, CurveKeypair, Message, Options, Socket, SocketType, blocking,
+    };
 
     pub struct OmqRs {
         /// omq.rs's own IO thread: a tokio `current_thread` runtime on a thread of the
@@ -1420,11 +1579,100 @@ mod omqrs {
                 }
             }
         }
+
+        /// [`Library::push_pull`] with its sockets secured by `mechanism`.
+        fn push_pull_with(
+            &mut self,
+            endpoint: &str,
+            payload: &Bytes,
+            count: usize,
+            mechanism: Mechanism,
+        ) -> Duration {
+            let (server, client) = secured(mechanism);
+            let message = Message::from(payload.clone());
+            let endpoint = port_zero(endpoint);
+            self.block_on(async move {
+                let pull = Socket::new(SocketType::Pull, server);
+                let endpoint = pull.bind(endpoint.as_str()).await.expect("bind");
+                let push = Socket::new(SocketType::Push, client);
+                push.connect(endpoint).await.expect("connect");
+                push.send(message.clone()).await.expect("send");
+                pull.recv().await.expect("recv");
+                let started = Instant::now();
+                let sender = tokio::spawn(async move {
+                    for _ in 0..count {
+                        // A clone of a prepared message, as omq.rs's own benchmarks send.
+                        push.send(message.clone()).await.expect("send");
+                    }
+                    push
+                });
+                for _ in 0..count {
+                    pull.recv().await.expect("recv");
+                }
+                let elapsed = started.elapsed();
+                let _ = sender.await.expect("sender").close().await;
+                let _ = pull.close().await;
+                elapsed
+            })
+        }
+
+        /// [`Library::req_rep`] with its sockets secured by `mechanism`.
+        fn req_rep_with(
+            &mut self,
+            payload: &Bytes,
+            rounds: usize,
+            mechanism: Mechanism,
+        ) -> Vec<Duration> {
+            let (server, client) = secured(mechanism);
+            let message = Message::from(payload.clone());
+            self.block_on(async move {
+                let rep = Socket::new(SocketType::Rep, server);
+                let endpoint = rep.bind("tcp://127.0.0.1:0").await.expect("bind");
+                let req = Socket::new(SocketType::Req, client);
+                req.connect(endpoint).await.expect("connect");
+                let echo = tokio::spawn(async move {
+                    for _ in 0..=rounds {
+                        let request = rep.recv().await.expect("recv");
+                        rep.send(request).await.expect("send");
+                    }
+                    rep
+                });
+                let mut times = Vec::with_capacity(rounds);
+                for round in 0..=rounds {
+                    let started = Instant::now();
+                    req.send(message.clone()).await.expect("send");
+                    req.recv().await.expect("recv");
+                    // Round 0 only checks the connection.
+                    if round > 0 {
+                        times.push(started.elapsed());
+                    }
+                }
+                let _ = echo.await.expect("echo").close().await;
+                let _ = req.close().await;
+                times
+            })
+        }
     }
 
     /// Sockets drop what is queued when closed (omq.rs's default, said out loud).
     fn options() -> Options {
         Options::default().linger(Duration::ZERO)
+    }
+
+    /// The bound (server) side's and the connecting (client) side's options for
+    /// `mechanism`.
+    fn secured(mechanism: Mechanism) -> (Options, Options) {
+        match mechanism {
+            Mechanism::Null => (options(), options()),
+            Mechanism::Curve => {
+                let (server, client) = (CurveKeypair::generate(), CurveKeypair::generate());
+                let server_public = server.public;
+                (
+                    options().curve_server(server),
+                    options().curve_client(client, server_public),
+                )
+            }
+        }
     }
 
     fn first_octet(message: &Message) -> Option<u8> {
@@ -1460,29 +1708,46 @@ mod omqrs {
 
     impl Library for OmqRs {
         fn push_pull(&mut self, endpoint: &str, payload: &Bytes, count: usize) -> Duration {
+            self.push_pull_with(endpoint, payload, count, Mechanism::Null)
+        }
+
+        fn curve_push_pull(&mut self, payload: &Bytes, count: usize) -> Duration {
+            self.push_pull_with(TCP_ANY_PORT, payload, count, Mechanism::Curve)
+        }
+
+        fn req_rep(&mut self, payload: &Bytes, rounds: usize) -> Vec<Duration> {
+            self.req_rep_with(payload, rounds, Mechanism::Null)
+        }
+
+        fn curve_req_rep(&mut self, payload: &Bytes, rounds: usize) -> Vec<Duration> {
+            self.req_rep_with(payload, rounds, Mechanism::Curve)
+        }
+
+        fn curve_handshakes(&mut self, payload: &Bytes, count: usize) -> Duration {
+            let (server, client) = (CurveKeypair::generate(), CurveKeypair::generate());
+            let server_public = server.public;
+            let client_options = options().curve_client(client, server_public);
             let message = Message::from(payload.clone());
-            let endpoint = port_zero(endpoint);
             self.block_on(async move {
-                let pull = Socket::new(SocketType::Pull, options());
-                let endpoint = pull.bind(endpoint.as_str()).await.expect("bind");
-                let push = Socket::new(SocketType::Push, options());
-                push.connect(endpoint).await.expect("connect");
-                push.send(message.clone()).await.expect("send");
-                pull.recv().await.expect("recv");
-                let started = Instant::now();
-                let sender = tokio::spawn(async move {
+                let rep = Socket::new(SocketType::Rep, options().curve_server(server));
+                let endpoint = rep.bind("tcp://127.0.0.1:0").await.expect("bind");
+                let echo = tokio::spawn(async move {
                     for _ in 0..count {
-                        // A clone of a prepared message, as omq.rs's own benchmarks send.
-                        push.send(message.clone()).await.expect("send");
+                        let request = rep.recv().await.expect("recv");
+                        rep.send(request).await.expect("send");
                     }
-                    push
+                    rep
                 });
+                let started = Instant::now();
                 for _ in 0..count {
-                    pull.recv().await.expect("recv");
+                    let req = Socket::new(SocketType::Req, client_options.clone());
+                    req.connect(endpoint.clone()).await.expect("connect");
+                    req.send(message.clone()).await.expect("send");
+                    req.recv().await.expect("recv");
+                    let _ = req.close().await;
                 }
                 let elapsed = started.elapsed();
-                let _ = sender.await.expect("sender").close().await;
-                let _ = pull.close().await;
+                let _ = echo.await.expect("echo").close().await;
                 elapsed
             })
         }
@@ -1518,36 +1783,6 @@ mod omqrs {
                 }
                 let _ = publisher.close().await;
                 Delivery::from_tallies(started, &tallies, &run)
-            })
-        }
-
-        fn req_rep(&mut self, payload: &Bytes, rounds: usize) -> Vec<Duration> {
-            let message = Message::from(payload.clone());
-            self.block_on(async move {
-                let rep = Socket::new(SocketType::Rep, options());
-                let endpoint = rep.bind("tcp://127.0.0.1:0").await.expect("bind");
-                let req = Socket::new(SocketType::Req, options());
-                req.connect(endpoint).await.expect("connect");
-                let echo = tokio::spawn(async move {
-                    for _ in 0..=rounds {
-                        let request = rep.recv().await.expect("recv");
-                        rep.send(request).await.expect("send");
-                    }
-                    rep
-                });
-                let mut times = Vec::with_capacity(rounds);
-                for round in 0..=rounds {
-                    let started = Instant::now();
-                    req.send(message.clone()).await.expect("send");
-                    req.recv().await.expect("recv");
-                    // Round 0 only checks the connection.
-                    if round > 0 {
-                        times.push(started.elapsed());
-                    }
-                }
-                let _ = echo.await.expect("echo").close().await;
-                let _ = req.close().await;
-                times
             })
         }
 
@@ -1733,6 +1968,9 @@ fn run_case(case: &Case, setup: &Setup, libraries: &mut Libraries) -> Vec<Row> {
         Kind::Loopback => vec![loopback_row(case, setup.mode)],
         Kind::Memory => memory_rows(libraries, setup.mode),
         Kind::IoThreads => io_threads_rows(case, setup.mode, libraries),
+        Kind::CurvePushPull => vec![curve_push_pull_row(case, setup.mode, libraries)],
+        Kind::CurveReqRep => req_rep_rows(case, setup.mode, libraries),
+        Kind::CurveHandshakes => vec![curve_handshakes_row(case, setup.mode, libraries)],
     }
 }
 
@@ -1764,6 +2002,45 @@ fn push_pull_row(
         _ => Goal::default(),
     };
     Row::new(case.label(), case.source(), cells, Better::Higher, goal)
+}
+
+/// CURVE PUSH → PULL over TCP: the median rate of each library that has CURVE.
+fn curve_push_pull_row(case: &Case, mode: Mode, libraries: &mut Libraries) -> Row {
+    let count = mode.count(case.quick_count);
+    let payload = payload(case.size);
+    let samples = sample(libraries, case.kind, mode.runs(), |library, warm_up| {
+        let count = if warm_up { warm_up_count(count) } else { count };
+        count as f64 / library.curve_push_pull(&payload, count).as_secs_f64()
+    });
+    let cells = map_cells(samples, |rates| throughput(median(&rates), case.size, None));
+    Row::new(
+        case.label(),
+        case.source(),
+        cells,
+        Better::Higher,
+        Goal::beat_best(1.2),
+    )
+}
+
+/// CURVE handshakes: the median rate of new connections, each with its round trip.
+fn curve_handshakes_row(case: &Case, mode: Mode, libraries: &mut Libraries) -> Row {
+    let count = mode.count(case.quick_count);
+    let payload = payload(case.size);
+    let samples = sample(libraries, case.kind, mode.runs(), |library, warm_up| {
+        let count = if warm_up { warm_up_count(count) } else { count };
+        count as f64 / library.curve_handshakes(&payload, count).as_secs_f64()
+    });
+    let cells = map_cells(samples, |rates| {
+        let rate = median(&rates);
+        Figure::new(rate, format!("{rate:.0} /s"))
+    });
+    Row::new(
+        case.label(),
+        case.source(),
+        cells,
+        Better::Higher,
+        Goal::default(),
+    )
 }
 
 /// PUB → SUB with HWMs that drop nothing, to one or many subscribers: the median rate of
@@ -1822,7 +2099,10 @@ fn req_rep_rows(case: &Case, mode: Mode, libraries: &mut Libraries) -> Vec<Row> 
         } else {
             rounds
         };
-        library.req_rep(&payload, rounds)
+        match case.kind {
+            Kind::CurveReqRep => library.curve_req_rep(&payload, rounds),
+            _ => library.req_rep(&payload, rounds),
+        }
     });
     let pooled = map_cells(samples, |runs| {
         let mut all: Vec<Duration> = runs.into_iter().flatten().collect();
@@ -2567,6 +2847,9 @@ fn print_table(rows: &[Row]) {
     println!("FAILED: see stderr. \"No-drop HWMs\": ours and libzmq 0 (unlimited); omq.rs");
     println!("xpub_nodrop (its PUB waits for room; an HWM of 0 is a one-message queue there);");
     println!("zmq.rs has no HWM option (its PUB queues hold 100,000 messages).");
+    println!("CURVE rows: ours and omq.rs only (the zmq crate's libzmq is built without CURVE,");
+    println!("zmq.rs has none); handshakes/s: new REQ clients one after another, each one round");
+    println!("trip to one REP server, then closed.");
 }
 
 // ---------------------------------------------------------------------------------------
