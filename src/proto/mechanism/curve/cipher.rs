@@ -3,9 +3,8 @@
 use std::fmt;
 
 use bytes::{Bytes, BytesMut};
-use crypto_box::SalsaBox;
 
-use super::boxes::{self, Sealer, TAG_LEN};
+use super::boxes::{self, SessionKey, TAG_LEN};
 use super::{CLIENT_MESSAGE_PREFIX, CURVE, SERVER_MESSAGE_PREFIX, short_nonce};
 use crate::proto::frame::{Frame, FrameKind};
 use crate::proto::mechanism::{FrameCipher, MechanismError};
@@ -19,7 +18,7 @@ const FLAG_COMMAND: u8 = 0x02;
 
 /// Seals outgoing frames and opens incoming ones with the session's short-term keys.
 pub(super) struct CurveCipher {
-    session: SalsaBox,
+    session: SessionKey,
     /// Our MESSAGE nonce prefix and the peer's.
     ours: &'static [u8; 16],
     theirs: &'static [u8; 16],
@@ -40,7 +39,7 @@ impl fmt::Debug for CurveCipher {
 
 impl CurveCipher {
     /// The client's cipher (it sends with the `C` prefix).
-    pub(super) fn client(session: SalsaBox, next_nonce: u64, peer_nonce: u64) -> Self {
+    pub(super) fn client(session: SessionKey, next_nonce: u64, peer_nonce: u64) -> Self {
         Self {
             session,
             ours: CLIENT_MESSAGE_PREFIX,
@@ -51,7 +50,7 @@ impl CurveCipher {
     }
 
     /// The server's cipher.
-    pub(super) fn server(session: SalsaBox, next_nonce: u64, peer_nonce: u64) -> Self {
+    pub(super) fn server(session: SessionKey, next_nonce: u64, peer_nonce: u64) -> Self {
         Self {
             session,
             ours: SERVER_MESSAGE_PREFIX,
@@ -87,17 +86,10 @@ impl FrameCipher for CurveCipher {
         out.extend_from_slice(&[0u8; TAG_LEN]);
         out.extend_from_slice(&[flags]);
         out.extend_from_slice(body);
-        let tag = {
-            use crypto_box::aead::AeadInPlace;
-            use crypto_box::aead::generic_array::GenericArray;
-            self.session
-                .encrypt_in_place_detached(
-                    GenericArray::from_slice(&boxes::short(self.ours, nonce)),
-                    b"",
-                    &mut out[HEADER_LEN + TAG_LEN..],
-                )
-                .map_err(|_| Self::error("the frame could not be sealed"))?
-        };
+        let tag = self.session.seal_in_place(
+            &boxes::short(self.ours, nonce),
+            &mut out[HEADER_LEN + TAG_LEN..],
+        );
         out[HEADER_LEN..HEADER_LEN + TAG_LEN].copy_from_slice(&tag);
         Ok(out.freeze())
     }
@@ -119,9 +111,10 @@ impl FrameCipher for CurveCipher {
             )));
         }
         let mut boxed = BytesMut::from(&body[HEADER_LEN..]);
+        let (tag, data) = boxed.split_at_mut(TAG_LEN);
         if !self
             .session
-            .open_in_place(&boxes::short(self.theirs, nonce), &mut boxed)
+            .open_in_place(&boxes::short(self.theirs, nonce), data, tag)
         {
             return Err(Self::error("a MESSAGE box failed to authenticate"));
         }

@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use crypto_box::SalsaBox;
 use zeroize::Zeroizing;
 
-use super::boxes::{self, Sealer};
+use super::boxes::{self, Sealer, SessionKey};
 use super::cipher::CurveCipher;
 use super::{
     CURVE, HELLO_PREFIX, INITIATE_PREFIX, READY_MIN_LEN, READY_PREFIX, VOUCH_PREFIX, WELCOME_LEN,
@@ -21,10 +21,11 @@ use crate::security::{CurveKeyPair, CurvePublicKey, Entropy};
 enum State {
     /// HELLO sent; the WELCOME comes next.
     Welcome,
-    /// INITIATE sent; READY comes next, under the session key.
-    Ready(SalsaBox),
-    /// READY received.
-    Done(SalsaBox),
+    /// INITIATE sent; READY comes next, under the session key (shared with the server's
+    /// short-term key, kept for the MESSAGE cipher).
+    Ready(SalsaBox, [u8; 32]),
+    /// READY received; the server's short-term key.
+    Done([u8; 32]),
     /// The session has moved into the cipher.
     Gone,
 }
@@ -81,7 +82,7 @@ impl CurveClient {
         data: &[u8],
         local: &Metadata,
         out: &mut HandshakeOutput,
-    ) -> Result<SalsaBox, MechanismError> {
+    ) -> Result<(SalsaBox, [u8; 32]), MechanismError> {
         if data.len() != WELCOME_LEN {
             return Err(malformed("WELCOME", data.len(), "160"));
         }
@@ -118,7 +119,7 @@ impl CurveClient {
         initiate.extend_from_slice(&nonce.to_be_bytes());
         session.seal_into(&boxes::short(INITIATE_PREFIX, nonce), &plain, &mut initiate);
         out.send_raw("INITIATE", &initiate);
-        Ok(session)
+        Ok((session, server_short))
     }
 }
 
@@ -137,7 +138,7 @@ impl Mechanism for CurveClient {
                 "it did not answer our HELLO, as a CURVE server does when HELLO is sealed for \
                  another key: check the server key",
             ),
-            State::Ready(_) => Some("it refused our INITIATE: is our public key one it knows?"),
+            State::Ready(..) => Some("it refused our INITIATE: is our public key one it knows?"),
             _ => None,
         }
     }
@@ -168,11 +169,11 @@ impl Mechanism for CurveClient {
     ) -> Result<Progress, MechanismError> {
         match (&self.state, &command.name[..]) {
             (State::Welcome, b"WELCOME") => {
-                let session = self.on_welcome(&command.data, local, out)?;
-                self.state = State::Ready(session);
+                let (session, server_short) = self.on_welcome(&command.data, local, out)?;
+                self.state = State::Ready(session, server_short);
                 Ok(Progress::Continue)
             }
-            (State::Ready(session), b"READY") => {
+            (State::Ready(session, server_short), b"READY") => {
                 let data = &command.data;
                 if data.len() < READY_MIN_LEN {
                     return Err(malformed("READY", data.len(), "at least 24"));
@@ -184,14 +185,11 @@ impl Mechanism for CurveClient {
                 let metadata = Metadata::parse(bytes::Bytes::copy_from_slice(&plain))
                     .map_err(|err| MechanismError::malformed(CURVE, CommandError::Metadata(err)))?;
                 self.peer_nonce = nonce;
-                let State::Ready(session) = std::mem::replace(&mut self.state, State::Gone) else {
-                    unreachable!("matched above");
-                };
-                self.state = State::Done(session);
+                self.state = State::Done(*server_short);
                 Ok(Progress::PeerReady(metadata))
             }
             (State::Welcome, _) => Err(unexpected(&command, "instead of WELCOME")),
-            (State::Ready(_), _) => Err(unexpected(&command, "instead of READY")),
+            (State::Ready(..), _) => Err(unexpected(&command, "instead of READY")),
             (State::Done(_) | State::Gone, _) => Err(unexpected(&command, "after READY")),
         }
     }
@@ -201,11 +199,11 @@ impl Mechanism for CurveClient {
         _local: &Metadata,
         _out: &mut HandshakeOutput,
     ) -> Result<Option<Box<dyn FrameCipher>>, MechanismError> {
-        let State::Done(session) = std::mem::replace(&mut self.state, State::Gone) else {
+        let State::Done(server_short) = std::mem::replace(&mut self.state, State::Gone) else {
             return Err(rejected("the handshake accepted before the server's READY"));
         };
         Ok(Some(Box::new(CurveCipher::client(
-            session,
+            SessionKey::new(&server_short, &self.short_secret),
             self.next_nonce,
             self.peer_nonce,
         ))))

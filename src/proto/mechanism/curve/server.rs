@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use crypto_box::SalsaBox;
 use zeroize::Zeroizing;
 
-use super::boxes::{self, Sealer};
+use super::boxes::{self, Sealer, SessionKey};
 use super::cipher::CurveCipher;
 use super::{
     COOKIE_LEN, COOKIE_PREFIX, CURVE, HELLO_LEN, HELLO_PREFIX, INITIATE_MIN_LEN, INITIATE_PREFIX,
@@ -32,6 +32,7 @@ enum State {
     /// INITIATE accepted; the application decides, or READY goes out.
     Accepted {
         session: SalsaBox,
+        client_short: [u8; 32],
         waiting: Option<Metadata>,
     },
     Gone,
@@ -238,6 +239,7 @@ impl Mechanism for CurveServer {
                 if self.ask {
                     self.state = State::Accepted {
                         session,
+                        client_short,
                         waiting: Some(metadata),
                     };
                     return Ok(Progress::Authenticate(Credentials::Curve {
@@ -246,6 +248,7 @@ impl Mechanism for CurveServer {
                 }
                 self.state = State::Accepted {
                     session,
+                    client_short,
                     waiting: None,
                 };
                 Ok(Progress::PeerReady(metadata))
@@ -280,7 +283,11 @@ impl Mechanism for CurveServer {
         local: &Metadata,
         out: &mut HandshakeOutput,
     ) -> Result<Option<Box<dyn FrameCipher>>, MechanismError> {
-        let State::Accepted { session, .. } = std::mem::replace(&mut self.state, State::Gone)
+        let State::Accepted {
+            session,
+            client_short,
+            ..
+        } = std::mem::replace(&mut self.state, State::Gone)
         else {
             return Err(rejected("the handshake accepted before INITIATE"));
         };
@@ -292,7 +299,7 @@ impl Mechanism for CurveServer {
         session.seal_into(&boxes::short(READY_PREFIX, nonce), &meta, &mut ready);
         out.send_raw("READY", &ready);
         Ok(Some(Box::new(CurveCipher::server(
-            session,
+            SessionKey::new(&client_short, &self.short_secret),
             nonce + 1,
             self.peer_nonce,
         ))))
