@@ -93,8 +93,15 @@ pub trait Mechanism: Send + fmt::Debug {
         Ok(())
     }
 
-    /// The greetings are exchanged: write the commands this side opens with, if any.
-    fn start(&mut self, local: &Metadata, out: &mut HandshakeOutput) -> Result<(), MechanismError>;
+    /// The greetings are exchanged: write the commands this side opens with, if any (the
+    /// default: none, as PLAIN and CURVE servers wait for the client's HELLO).
+    fn start(
+        &mut self,
+        _local: &Metadata,
+        _out: &mut HandshakeOutput,
+    ) -> Result<(), MechanismError> {
+        Ok(())
+    }
 
     /// A handshake command from the peer (ERROR commands are handled by the connection).
     fn handle_command(

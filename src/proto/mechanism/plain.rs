@@ -224,14 +224,6 @@ impl Mechanism for PlainServer {
         check_not_both_servers(peer)
     }
 
-    fn start(
-        &mut self,
-        _local: &Metadata,
-        _out: &mut HandshakeOutput,
-    ) -> Result<(), MechanismError> {
-        Ok(())
-    }
-
     fn handle_command(
         &mut self,
         command: RawCommand,

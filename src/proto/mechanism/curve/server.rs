@@ -207,14 +207,6 @@ impl Mechanism for CurveServer {
         }
     }
 
-    fn start(
-        &mut self,
-        _local: &Metadata,
-        _out: &mut HandshakeOutput,
-    ) -> Result<(), MechanismError> {
-        Ok(())
-    }
-
     fn handle_command(
         &mut self,
         command: RawCommand,
