@@ -646,6 +646,16 @@ fn plain_runs_inside_tls() {
         let ca = Ca::new("test CA");
         let rep = builder(SocketType::Rep)
             .plain_server()
+            .authenticator(zmq_sansio::io::Authenticator::new(
+                |request| match &request.credentials {
+                    zmq_sansio::security::Credentials::Plain { username, .. }
+                        if username == "admin" =>
+                    {
+                        zmq_sansio::security::AuthDecision::allow()
+                    }
+                    _ => zmq_sansio::security::AuthDecision::deny("unknown user"),
+                },
+            ))
             .tls_server(ca.server(LOCAL))
             .build()
             .unwrap();

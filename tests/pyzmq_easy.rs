@@ -27,8 +27,14 @@ struct PythonPeer {
 
 impl PythonPeer {
     fn spawn(role: &str, args: &[&str]) -> Self {
+        Self::spawn_secure(role, args, None)
+    }
+
+    /// A peer whose sockets get `security` (`PEER_SECURITY`: see `peer.py`).
+    fn spawn_secure(role: &str, args: &[&str], security: Option<&str>) -> Self {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python_easy");
         let mut child = Command::new("python3")
+            .envs(security.map(|s| ("PEER_SECURITY", s)))
             .arg(format!("{dir}/peer.py"))
             .arg(role)
             .args(args)
@@ -253,5 +259,116 @@ fn rust_pair_client_to_python_pair_server() {
             within(client.request_text("anything")).await.unwrap(),
             "py pair"
         );
+    });
+}
+
+/// The Python module with CURVE (its sockets given the options a deployment would add):
+/// a Python CURVE server and our client, our CURVE server (with an authenticator) and a
+/// Python client; and a client with the wrong server key gets nothing.
+#[test]
+fn curve_between_the_python_module_and_ours() {
+    use zmq_sansio::easy::Options;
+    use zmq_sansio::io::Authenticator;
+    use zmq_sansio::security::{AuthDecision, Credentials, CurveKeyPair};
+
+    run(async {
+        let server_keys = CurveKeyPair::generate();
+        let client_keys = CurveKeyPair::generate();
+        let port = free_port();
+        let _python_server = PythonPeer::spawn_secure(
+            "rr_server",
+            &[&port.to_string()],
+            Some(&format!(
+                "curve-server {}",
+                server_keys.secret().to_z85().as_str()
+            )),
+        );
+        let client = RRClient::new_with(
+            "127.0.0.1",
+            port,
+            Options::curve_client(*server_keys.public(), client_keys.clone()),
+        )
+        .unwrap()
+        .with_timeout(PATIENCE);
+        assert_eq!(
+            within(client.request_text("sealed")).await.unwrap(),
+            "py: sealed"
+        );
+        let stranger = RRClient::new_with(
+            "127.0.0.1",
+            port,
+            Options::curve_client(*CurveKeyPair::generate().public(), client_keys.clone()),
+        )
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+        assert!(matches!(
+            stranger.request_text("wrong key").await,
+            Err(zmq_sansio::easy::Error::NoReply { .. })
+        ));
+
+        let known = *client_keys.public();
+        let server = RRServer::bind_with(
+            "tcp://127.0.0.1:*",
+            Options::curve_server(server_keys.secret().clone()).authenticator(Authenticator::new(
+                move |request| match &request.credentials {
+                    Credentials::Curve { public_key } if *public_key == known => {
+                        AuthDecision::allow()
+                    }
+                    _ => AuthDecision::deny("unknown key"),
+                },
+            )),
+        )
+        .unwrap()
+        .with_handler(|request: String| format!("Echo: {request}"));
+        let port = server.endpoint().rsplit(':').next().unwrap().to_owned();
+        let serving = smol::spawn(async move { server.run().await });
+        let mut python = PythonPeer::spawn_secure(
+            "rr_client",
+            &[&port, "hello"],
+            Some(&format!(
+                "curve-client {} {} {}",
+                server_keys.public(),
+                client_keys.public(),
+                client_keys.secret().to_z85().as_str()
+            )),
+        );
+        assert_eq!(python.line(), "Echo: hello");
+        drop(serving);
+    });
+}
+
+/// PLAIN: the Python module's pusher (which binds) as the PLAIN client, our connecting
+/// puller the PLAIN server with an authenticator (the mechanism's roles are independent
+/// of who binds).
+#[test]
+fn plain_between_the_python_module_and_ours() {
+    use zmq_sansio::easy::Options;
+    use zmq_sansio::io::Authenticator;
+    use zmq_sansio::security::{AuthDecision, Credentials};
+    run(async {
+        let port = free_port();
+        let _python = PythonPeer::spawn_secure(
+            "pusher",
+            &[&port.to_string(), "3"],
+            Some("plain-client admin secret"),
+        );
+        let only_admin = Authenticator::new(|request| match &request.credentials {
+            Credentials::Plain { username, password }
+                if username == "admin" && &password[..] == b"secret" =>
+            {
+                AuthDecision::allow_as("admin")
+            }
+            _ => AuthDecision::deny("unknown user"),
+        });
+        let puller = PPPuller::new_with(
+            "127.0.0.1",
+            port,
+            Options::plain_server().authenticator(only_admin),
+        )
+        .unwrap();
+        for i in 0..3 {
+            let got = within(puller.pull()).await.unwrap();
+            assert_eq!(got, zmq_sansio::Msg::from(format!("task {i}")));
+        }
     });
 }

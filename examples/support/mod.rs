@@ -68,9 +68,14 @@ pub struct ServerSecurity {
     /// Default: every client that knows our public key.
     #[arg(long, value_name = "Z85")]
     allow_key: Vec<CurvePublicKey>,
-    /// Be a PLAIN server (user names and passwords travel in clear); without --allow-user
-    /// every client is let in.
-    #[arg(long, conflicts_with_all = ["curve_secret_key", "curve_cert", "allow_key"])]
+    /// Be a PLAIN server (user names and passwords travel in clear) letting in the users
+    /// named by --allow-user (a PLAIN server checking no one would let no one in, as
+    /// libzmq's without a ZAP handler).
+    #[arg(
+        long,
+        requires = "allow_user",
+        conflicts_with_all = ["curve_secret_key", "curve_cert", "allow_key"]
+    )]
     plain_server: bool,
     /// Let in this PLAIN user (implies --plain-server; repeat the flag for more users).
     #[arg(
@@ -112,10 +117,6 @@ impl ServerSecurity {
                 self.allow_user.len()
             );
             return Options::plain_server().authenticator(allow_users(self.allow_user.clone()));
-        }
-        if self.plain_server {
-            eprintln!("security: PLAIN server, letting in every user");
-            return Options::plain_server();
         }
         Options::default()
     }

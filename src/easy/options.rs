@@ -81,8 +81,9 @@ impl Options {
     }
 
     /// PLAIN server: clients present a user name and password, checked by the
-    /// [`authenticator`](Self::authenticator) (all accepted without one, as libzmq
-    /// without a ZAP handler). PLAIN travels in clear: use it on trusted networks only.
+    /// [`authenticator`](Self::authenticator); without one every client is refused, as by
+    /// libzmq without a ZAP handler. PLAIN travels in clear: use it on trusted networks
+    /// only.
     pub fn plain_server() -> Self {
         Self::new().security(Security::PlainServer)
     }

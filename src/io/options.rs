@@ -269,7 +269,8 @@ impl SocketBuilder {
     }
 
     /// PLAIN server (ZMQ_PLAIN_SERVER): clients present a user name and password, checked
-    /// by the [`authenticator`](Self::authenticator) (all accepted without one).
+    /// by the [`authenticator`](Self::authenticator); without one every client is refused,
+    /// as by libzmq without a ZAP handler.
     pub fn plain_server(self) -> Self {
         self.security(Security::PlainServer)
     }

@@ -61,9 +61,9 @@ pub struct Config {
     pub security: Security,
     /// Server side: stop each handshake at an [`AuthRequest`](crate::security::AuthRequest)
     /// for the application to decide ([`Connection::poll_auth_request`],
-    /// [`Connection::authenticate`]). Off: PLAIN and CURVE servers accept every client that
-    /// completes the mechanism, and NULL accepts everyone, as libzmq does without a ZAP
-    /// handler.
+    /// [`Connection::authenticate`]). Off, as libzmq without a ZAP handler: a CURVE server
+    /// accepts every client that proves its keys, a PLAIN server refuses everyone (nobody
+    /// checks the passwords), NULL accepts everyone.
     ///
     /// [`Connection::poll_auth_request`]: super::Connection::poll_auth_request
     /// [`Connection::authenticate`]: super::Connection::authenticate

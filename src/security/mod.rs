@@ -51,8 +51,8 @@ pub enum Security {
         /// The password (at most 255 octets; wiped on drop, never printed).
         password: Zeroizing<Vec<u8>>,
     },
-    /// PLAIN server: accepts clients' user names and passwords (checked by an
-    /// authenticator if the socket has one, accepted otherwise, as libzmq without ZAP).
+    /// PLAIN server: clients' user names and passwords go to the socket's authenticator;
+    /// without one no client is let in (as libzmq without a ZAP handler).
     PlainServer,
     /// CURVE client (RFC 25/26): encrypted, and it authenticates the server by its key.
     #[cfg(feature = "curve")]

@@ -1,15 +1,54 @@
 """Runs one role of the Python `zmq_async` module for tests/pyzmq_easy.rs.
 
 Usage: peer.py ROLE PORT [ARGS...]. Prints `READY` once its socket exists, then one line
-per event; the Rust test reads stdout and kills the process when done."""
+per event; the Rust test reads stdout and kills the process when done.
+
+With `PEER_SECURITY` set (as for tests/python/peer.py: "curve-server SECRET", "curve-client
+SERVER_PUBLIC PUBLIC SECRET", "plain-server", "plain-client USER PASSWORD"), every socket
+the module makes gets those options before it binds or connects: the module itself has no
+security parameters, so this is how a deployment of it would add them."""
 
 import asyncio
+import importlib.util
 import json
+import os
 import sys
 
 import zmq
 
+import zmq_async
 from zmq_async import PairServer, PPPuller, PPPusher, Publisher, RRClient, RRServer, Subscriber
+
+
+def _load_secure():
+    """`secure(ctx, sock)` from tests/python/peer.py, one place for the option names."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python", "peer.py")
+    spec = importlib.util.spec_from_file_location("pyzmq_peer", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.secure
+
+
+class _SecureContext:
+    """The module's context, applying `PEER_SECURITY` to each new socket."""
+
+    def __init__(self, ctx, secure):
+        self._ctx = ctx
+        self._secure = secure
+
+    def socket(self, kind):
+        sock = self._ctx.socket(kind)
+        self._secure(self._ctx, sock)
+        return sock
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+
+if os.environ.get("PEER_SECURITY"):
+    _secure = _load_secure()
+    _plain_context = zmq_async._context
+    zmq_async._context = lambda: _SecureContext(_plain_context(), _secure)
 
 # The payloads both publishers send in the byte-for-byte comparison.
 FIXED_TEXT = "Hi there! é"

@@ -156,8 +156,9 @@ enum ServerState {
     Done,
 }
 
-/// The PLAIN server: takes clients' credentials to the application's authenticator, or
-/// accepts every client when it has none (as libzmq without a ZAP handler).
+/// The PLAIN server: takes clients' credentials to the application's authenticator.
+/// Without one it lets no client in, as libzmq's PLAIN server without a ZAP handler: a
+/// password nobody checks would be worse than none.
 #[derive(Debug)]
 pub struct PlainServer {
     ask: bool,
@@ -165,7 +166,8 @@ pub struct PlainServer {
 }
 
 impl PlainServer {
-    /// A server; `ask`: stop at [`Progress::Authenticate`] for each client.
+    /// A server; `ask`: stop at [`Progress::Authenticate`] for each client (without it,
+    /// every client is refused).
     pub fn new(ask: bool) -> Self {
         Self {
             ask,
@@ -228,21 +230,24 @@ impl Mechanism for PlainServer {
         &mut self,
         command: RawCommand,
         _local: &Metadata,
-        out: &mut HandshakeOutput,
+        _out: &mut HandshakeOutput,
     ) -> Result<Progress, MechanismError> {
         match (self.state, &command.name[..]) {
             (ServerState::Hello, b"HELLO") => {
                 let (username, password) = parse_hello(&command.data)?;
-                if self.ask {
-                    self.state = ServerState::Deciding;
-                    return Ok(Progress::Authenticate(Credentials::Plain {
-                        username,
-                        password,
-                    }));
+                if !self.ask {
+                    return Err(MechanismError::Rejected {
+                        mechanism: PLAIN,
+                        reason: "this PLAIN server has no authenticator to check passwords, so \
+                                 it lets no one in (as libzmq without a ZAP handler)"
+                            .into(),
+                    });
                 }
-                out.send_raw("WELCOME", &[]);
-                self.state = ServerState::Initiate;
-                Ok(Progress::Continue)
+                self.state = ServerState::Deciding;
+                Ok(Progress::Authenticate(Credentials::Plain {
+                    username,
+                    password,
+                }))
             }
             (ServerState::Initiate, b"INITIATE") => {
                 self.state = ServerState::Done;
@@ -302,11 +307,30 @@ mod tests {
     }
 
     #[test]
-    fn without_an_authenticator_every_client_is_let_in() {
+    fn without_an_authenticator_no_client_is_let_in() {
+        // libzmq's PLAIN server without a ZAP handler refuses everyone too.
         let mut pair = pair(false);
-        assert_eq!(pair.settle(), (None, None));
+        let (client_err, server_err) = pair.settle();
+        assert!(
+            matches!(&server_err, Some(ConnectionError::Mechanism(MechanismError::Rejected { reason, .. })) if reason.contains("no authenticator")),
+            "{server_err:?}"
+        );
+        assert!(
+            matches!(&client_err, Some(ConnectionError::PeerError(reason)) if reason.contains("no authenticator")),
+            "{client_err:?}"
+        );
+        assert!(!pair.client.is_ready() && !pair.server.is_ready());
+    }
+
+    #[test]
+    fn the_allowed_client_exchanges_messages() {
+        let mut pair = pair(true);
+        pair.settle_with(|_| AuthDecision::allow());
         assert!(pair.client.is_ready() && pair.server.is_ready());
-        assert_eq!(pair.server.peer().unwrap().user_id, None);
+        assert_eq!(
+            pair.server.peer().unwrap().user_id.as_deref(),
+            Some(&b""[..])
+        );
         pair.client.send(&Msg::from("hi")).unwrap();
         pair.settle();
         assert_eq!(messages(&mut pair.server), vec![Msg::from("hi")]);
