@@ -26,7 +26,6 @@
 //!   and no protocol error in the stream goes unnoticed.
 #![no_main]
 
-use std::mem;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -38,7 +37,7 @@ use zmq_sansio::proto::{
     MechanismError, MechanismName, PeerInfo, Role, SendError, SocketType, ZmtpVersion, header_len,
 };
 use zmq_sansio_fuzz::scenario::{Action, ConnectionControls, Preamble};
-use zmq_sansio_fuzz::{pieces, wire};
+use zmq_sansio_fuzz::{check_traffic, pieces, wire};
 
 /// What each received frame counts against `max_msg_size` besides its body (see `Config`).
 const FRAME_BOOKKEEPING: usize = 32;
@@ -397,57 +396,7 @@ impl Harness {
 
     /// The events after Ready are those the post-handshake stream describes.
     fn check_traffic(&self, stream: &[u8]) {
-        let (expected, clean) = expected_events(stream, self.ours);
-        let actual = &self.events[1..];
-        if self.closed.is_none() {
-            assert!(clean, "a protocol error in the stream went unnoticed");
-            assert_eq!(actual, expected, "events differ from the stream");
-        } else {
-            assert!(
-                expected.starts_with(actual),
-                "events differ from the stream: {actual:?}, expected a prefix of {expected:?}"
-            );
-        }
-    }
-}
-
-/// What a correct connection reports for traffic octets: the events of every complete
-/// message and subscription command, and whether the octets are free of protocol errors.
-fn expected_events(stream: &[u8], ours: SocketType) -> (Vec<Event>, bool) {
-    // PUB and XPUB read single-frame messages starting with 0x01/0x00 as ZMTP 3.0
-    // subscriptions (`classify` in connection.rs).
-    let publisher = matches!(ours, SocketType::Pub | SocketType::XPub);
-    let mut buf = BytesMut::from(stream);
-    let mut decoder = FrameDecoder::new();
-    let mut events = Vec::new();
-    let mut partial = Msg::new();
-    loop {
-        let frame = match decoder.decode(&mut buf, u64::MAX) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return (events, true),
-            Err(_) => return (events, false),
-        };
-        match frame.kind {
-            FrameKind::Message { more } => {
-                partial.push_back(frame.body);
-                if !more {
-                    let msg = mem::take(&mut partial);
-                    let body = &msg.frames()[0];
-                    events.push(match body.first() {
-                        Some(1) if publisher && msg.len() == 1 => Event::Subscribe(body.slice(1..)),
-                        Some(0) if publisher && msg.len() == 1 => Event::Cancel(body.slice(1..)),
-                        _ => Event::Message(msg),
-                    });
-                }
-            }
-            FrameKind::Command => match Command::parse(frame.body) {
-                Ok(Command::Subscribe(prefix)) => events.push(Event::Subscribe(prefix)),
-                Ok(Command::Cancel(prefix)) => events.push(Event::Cancel(prefix)),
-                Ok(Command::Ping { .. } | Command::Pong(_) | Command::Other(_)) => {}
-                // Anything else (READY, ERROR, a malformed command) ends the stream.
-                _ => return (events, false),
-            },
-        }
+        check_traffic(&self.events[1..], self.closed.is_none(), stream, self.ours);
     }
 }
 

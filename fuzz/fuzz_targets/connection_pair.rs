@@ -65,7 +65,8 @@ struct Secure {
     /// Side A is the mechanism's server (PLAIN, CURVE) or the side that asks (NULL: the
     /// transport server asks, whichever that is).
     a_serves: bool,
-    /// The serving side asks an authenticator.
+    /// The serving side asks an authenticator (a PLAIN server always does: without one it
+    /// lets no one in).
     authenticate: bool,
     /// Seed of CURVE's randomness and of PLAIN's credentials.
     seed: u8,
@@ -102,7 +103,8 @@ impl Secure {
             }
             _ => Security::Null,
         };
-        config.authenticate = self.authenticate && self.asks(a, role);
+        let asks = self.authenticate || self.mechanism == MechanismName::PLAIN;
+        config.authenticate = asks && self.asks(a, role);
         if self.mechanism == MechanismName::CURVE {
             config.max_msg_size += CURVE_EXTRA_MSG_SIZE;
         }
