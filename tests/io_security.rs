@@ -205,3 +205,38 @@ fn a_panicking_authenticator_refuses_instead_of_hanging() {
         assert!(calls.load(Ordering::SeqCst) >= 1);
     });
 }
+
+#[test]
+fn the_senders_info_outlives_its_connection_while_its_messages_wait() {
+    smol::block_on(async {
+        let pull = Socket::builder(SocketType::Pull)
+            .plain_server()
+            .authenticator(Authenticator::new(decide_plain))
+            .build()
+            .unwrap();
+        let endpoint = pull.bind("tcp://127.0.0.1:*").unwrap();
+        let push = Socket::builder(SocketType::Push)
+            .plain_client("alice", "wonderland")
+            .build()
+            .unwrap();
+        push.connect(&endpoint).unwrap();
+        for i in 0..3 {
+            push.send(format!("note {i}")).await.unwrap();
+        }
+        // Everything delivered, then the sender goes away before anything is read.
+        push.close().await;
+        within("the sender's connection to close", async {
+            while pull.connected_peers() > 0 {
+                smol::Timer::after(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        for i in 0..3 {
+            let received = within("a waiting message", pull.recv_from()).await.unwrap();
+            assert_eq!(received.msg, Msg::from(format!("note {i}")));
+            let peer = received.peer.expect("the closed sender's info");
+            assert_eq!(peer.user_id.as_deref(), Some(&b"alice"[..]));
+        }
+        pull.close().await;
+    });
+}

@@ -55,13 +55,14 @@ pub(crate) struct Inner {
     pub(crate) endpoints: BTreeMap<u64, EndpointTask>,
     pub(crate) next_endpoint: u64,
     /// What each peer announced and was authenticated as, for
-    /// [`Socket::recv_from`](crate::io::Socket::recv_from); kept for the last `RETIRED_PEER_INFO` peers after
-    /// their connections closed, as their messages may still be read.
+    /// [`Socket::recv_from`](crate::io::Socket::recv_from): kept after its connection
+    /// closed only while messages from it wait to be read (at most `RETIRED_PEER_INFO`
+    /// such peers).
     pub(crate) peer_info: HashMap<PeerId, Arc<PeerInfo>>,
     pub(crate) retired: VecDeque<PeerId>,
 }
 
-/// Closed peers whose [`PeerInfo`] stays for messages still queued from them.
+/// Closed peers whose [`PeerInfo`] stays for messages still queued from them, at most.
 const RETIRED_PEER_INFO: usize = 1024;
 
 /// Shared by the user's handles and every task of one socket.
@@ -188,8 +189,12 @@ impl Inner {
         wakeups
     }
 
-    /// A peer's connection closed: its info stays for a while, for messages read later.
+    /// A peer's connection closed: its info stays while messages from it wait.
     pub(crate) fn retire_peer_info(&mut self, peer: PeerId) {
+        if !self.core.pattern().has_input(peer) {
+            self.peer_info.remove(&peer);
+            return;
+        }
         self.retired.push_back(peer);
         while self.retired.len() > RETIRED_PEER_INFO {
             let oldest = self.retired.pop_front().expect("over the limit");
@@ -198,6 +203,16 @@ impl Inner {
                 self.peer_info.remove(&oldest);
             }
         }
+    }
+
+    /// The info of `peer`, whose message is being received; forgotten once it is closed and
+    /// nothing more from it waits.
+    pub(crate) fn info_for_received(&mut self, peer: PeerId) -> Option<Arc<PeerInfo>> {
+        let info = self.peer_info.get(&peer).cloned();
+        if !self.core.is_open(peer) && !self.core.pattern().has_input(peer) {
+            self.peer_info.remove(&peer);
+        }
+        info
     }
 
     /// Asks the driver of `peer` to stop.

@@ -309,8 +309,9 @@ impl Socket {
 
     /// Receives the next message with what its sender announced and was authenticated as
     /// (libzmq's message properties: `Socket-Type`, `Identity`, `User-Id`, ZAP metadata,
-    /// any application property). The info is `None` only for a message read long after
-    /// its sender's connection closed (more than a thousand connections later).
+    /// any application property). The info stays after the sender's connection closed as
+    /// long as messages from it wait; it is `None` only if more than a thousand closed
+    /// peers had unread messages at once.
     pub async fn recv_from(&self) -> Result<Received, Error> {
         poll_fn(|cx| self.poll_recv_from(cx)).await
     }
@@ -347,7 +348,7 @@ impl Socket {
             match inner.core.recv_from() {
                 Ok(Some((peer, msg))) => Poll::Ready(Ok(Received {
                     msg,
-                    peer: inner.peer_info.get(&peer).cloned(),
+                    peer: inner.info_for_received(peer),
                 })),
                 Ok(None) => {
                     register(&mut inner.recv_wakers, cx.waker());

@@ -457,6 +457,11 @@ impl Pattern {
         self.behavior.subscription(&mut self.pipes, prefix, false)
     }
 
+    /// Whether messages from `peer` wait to be received (also after it detached).
+    pub fn has_input(&self, peer: PeerId) -> bool {
+        self.pipes.has_input(peer)
+    }
+
     /// A peer whose queues changed: it has new output, or room for input it was refused.
     #[must_use]
     pub fn poll_wake(&mut self) -> Option<PeerId> {

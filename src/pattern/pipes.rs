@@ -373,6 +373,15 @@ impl Pipes {
         }
     }
 
+    /// Whether messages from `peer` wait to be received (detached peers' included).
+    pub(crate) fn has_input(&self, peer: PeerId) -> bool {
+        self.pipes.get(&peer).is_some_and(|p| !p.inbox.is_empty())
+            || self
+                .orphans
+                .get(&peer)
+                .is_some_and(|inbox| !inbox.is_empty())
+    }
+
     pub(crate) fn stats(&self, peer: PeerId) -> Option<QueueStats> {
         self.pipes.get(&peer).map(|p| QueueStats {
             outbound_msgs: p.out_msgs,
