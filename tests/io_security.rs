@@ -94,20 +94,27 @@ fn curve_with_an_async_authenticator_tells_the_receiver_who_sent() {
     });
 }
 
+/// A PULL that is a PLAIN server deciding with `decide_plain`, and a PUSH connected to it
+/// as alice with the right password.
+fn alice_pushing_to_a_plain_pull() -> (Socket, Socket) {
+    let pull = Socket::builder(SocketType::Pull)
+        .plain_server()
+        .authenticator(Authenticator::new(decide_plain))
+        .build()
+        .unwrap();
+    let endpoint = pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = Socket::builder(SocketType::Push)
+        .plain_client("alice", "wonderland")
+        .build()
+        .unwrap();
+    push.connect(&endpoint).unwrap();
+    (pull, push)
+}
+
 #[test]
 fn plain_lets_in_the_right_password_with_the_authenticators_metadata() {
     smol::block_on(async {
-        let pull = Socket::builder(SocketType::Pull)
-            .plain_server()
-            .authenticator(Authenticator::new(decide_plain))
-            .build()
-            .unwrap();
-        let endpoint = pull.bind("tcp://127.0.0.1:*").unwrap();
-        let push = Socket::builder(SocketType::Push)
-            .plain_client("alice", "wonderland")
-            .build()
-            .unwrap();
-        push.connect(&endpoint).unwrap();
+        let (pull, push) = alice_pushing_to_a_plain_pull();
         push.send("down the hole").await.unwrap();
         let received = within("the message", pull.recv_from()).await.unwrap();
         let peer = received.peer.unwrap();
@@ -209,17 +216,7 @@ fn a_panicking_authenticator_refuses_instead_of_hanging() {
 #[test]
 fn the_senders_info_outlives_its_connection_while_its_messages_wait() {
     smol::block_on(async {
-        let pull = Socket::builder(SocketType::Pull)
-            .plain_server()
-            .authenticator(Authenticator::new(decide_plain))
-            .build()
-            .unwrap();
-        let endpoint = pull.bind("tcp://127.0.0.1:*").unwrap();
-        let push = Socket::builder(SocketType::Push)
-            .plain_client("alice", "wonderland")
-            .build()
-            .unwrap();
-        push.connect(&endpoint).unwrap();
+        let (pull, push) = alice_pushing_to_a_plain_pull();
         for i in 0..3 {
             push.send(format!("note {i}")).await.unwrap();
         }
