@@ -296,10 +296,16 @@ impl<'de> Deserializer<'de> {
         let mut i = open + 1;
         let mut run = i;
         let mut owned: Option<String> = None;
+        // A lone surrogate is our refusal, not a syntax error: Python reads on, so a syntax
+        // error later in the string is what it reports, and so do we.
+        let mut lone: Option<Error> = None;
         loop {
             match bytes.get(i) {
                 None => return Err(self.syntax("Unterminated string starting at", open)),
                 Some(b'"') => {
+                    if let Some(err) = lone {
+                        return Err(err);
+                    }
                     let tail = self.slice(run, i)?;
                     self.pos = i + 1;
                     return Ok(match owned {
@@ -314,7 +320,7 @@ impl<'de> Deserializer<'de> {
                     let before = self.slice(run, i)?;
                     let text = owned.get_or_insert_with(String::new);
                     text.push_str(before);
-                    i = self.escape(open, i, text)?;
+                    i = self.escape(open, i, text, &mut lone)?;
                     run = i;
                 }
                 Some(&byte) if byte < 0x20 => {
@@ -326,7 +332,13 @@ impl<'de> Deserializer<'de> {
     }
 
     /// Appends the escape whose backslash is at `at`; returns the index after it.
-    fn escape(&self, open: usize, at: usize, out: &mut String) -> Result<usize, Error> {
+    fn escape(
+        &self,
+        open: usize,
+        at: usize,
+        out: &mut String,
+        lone: &mut Option<Error>,
+    ) -> Result<usize, Error> {
         let simple = match self.bytes().get(at + 1) {
             None => return Err(self.syntax("Unterminated string starting at", open)),
             Some(b'"') => '"',
@@ -337,44 +349,60 @@ impl<'de> Deserializer<'de> {
             Some(b'n') => '\n',
             Some(b'r') => '\r',
             Some(b't') => '\t',
-            Some(b'u') => return self.unicode_escape(at, out),
+            Some(b'u') => return self.unicode_escape(at, out, lone),
             Some(_) => return Err(self.syntax("Invalid \\escape", at)),
         };
         out.push(simple);
         Ok(at + 2)
     }
 
-    /// `\uXXXX`, or a surrogate pair of two of them, at `at`.
-    fn unicode_escape(&self, at: usize, out: &mut String) -> Result<usize, Error> {
+    /// `\uXXXX`, or a surrogate pair of two of them, at `at`. Half a pair is noted in
+    /// `lone` (the first one is the string's error if nothing else is wrong with it) and
+    /// skipped as Python skips it.
+    fn unicode_escape(
+        &self,
+        at: usize,
+        out: &mut String,
+        lone_slot: &mut Option<Error>,
+    ) -> Result<usize, Error> {
         let unit = self.hex4(at + 2)?;
         let lone = || Error::LoneSurrogate {
             unit,
             position: self.position(at),
         };
+        let mut skip_lone = || {
+            lone_slot.get_or_insert_with(lone);
+            Ok(at + 6)
+        };
         let code = match unit {
             0xD800..=0xDBFF => {
                 if self.bytes().get(at + 6..at + 8) != Some(b"\\u") {
-                    return Err(lone());
+                    return skip_lone();
                 }
                 let low = self.hex4(at + 8)?;
                 if !(0xDC00..=0xDFFF).contains(&low) {
-                    return Err(lone());
+                    return skip_lone();
                 }
                 let code = 0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
                 out.push(char::from_u32(code).ok_or_else(lone)?);
                 return Ok(at + 12);
             }
-            0xDC00..=0xDFFF => return Err(lone()),
+            0xDC00..=0xDFFF => return skip_lone(),
             _ => u32::from(unit),
         };
         out.push(char::from_u32(code).ok_or_else(lone)?);
         Ok(at + 6)
     }
 
-    /// Four hex digits at `at` (strictly: no sign, no underscores, as CPython's scanner).
+    /// Four hex digits at `at` (strictly: no sign, no underscores, as CPython's scanner,
+    /// which also wants the text to go on after them: at its very end they are invalid).
     fn hex4(&self, at: usize) -> Result<u16, Error> {
         let invalid = || self.syntax("Invalid \\uXXXX escape", at - 1);
-        let digits = self.bytes().get(at..at + 4).ok_or_else(invalid)?;
+        let digits = self
+            .bytes()
+            .get(at..at + 4)
+            .filter(|_| self.bytes().len() > at + 4)
+            .ok_or_else(invalid)?;
         let mut unit = 0u16;
         for &digit in digits {
             let value = char::from(digit).to_digit(16).ok_or_else(invalid)?;

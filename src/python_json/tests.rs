@@ -497,6 +497,17 @@ fn refuses_what_python_refuses_at_the_same_place() {
         ("\"\\ud800\\u12g4\"", "Invalid \\uXXXX escape", 8, 1, 9),
         ("\"abc", "Unterminated string starting at", 0, 1, 1),
         ("\"a\\", "Unterminated string starting at", 0, 1, 1),
+        // Escapes at the very end of the text, as CPython reports them (found by the
+        // CPython proptest: its scanner wants a character after the four digits).
+        ("\"\\ud83d\\ude00", "Invalid \\uXXXX escape", 8, 1, 9),
+        (
+            "\"\\ud83d\\ude00x",
+            "Unterminated string starting at",
+            0,
+            1,
+            1,
+        ),
+        ("\"\\u0041", "Invalid \\uXXXX escape", 2, 1, 3),
         ("[", "Expecting value", 1, 1, 2),
         ("{\"a\":1", "Expecting ',' delimiter", 6, 1, 7),
         ("[1,[2]", "Expecting ',' delimiter", 6, 1, 7),
