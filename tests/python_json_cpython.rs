@@ -41,11 +41,27 @@ def floats(value, out):
             floats(item, out)
     return out
 
+def as_ours(value):
+    # Any text read into an untyped value: integers beyond 64 bits become the nearest
+    # double there (documented in src/python_json/mod.rs); Python keeps them exact.
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**64:
+        try:
+            return float(value)
+        except OverflowError:
+            return float('inf') if value > 0 else float('-inf')
+    if isinstance(value, list):
+        return [as_ours(item) for item in value]
+    if isinstance(value, dict):
+        return {key: as_ours(item) for key, item in value.items()}
+    return value
+
 for line in sys.stdin:
     kind, payload = line.rstrip('\n').split(' ', 1)
     try:
         text = payload if kind == 'R' else json.loads(payload)
         value = json.loads(text)
+        if kind == 'T':
+            value = as_ours(value)
         reply = 'OK ' + json.dumps(value) + '\t' + ' '.join(floats(value, []))
     except json.JSONDecodeError as error:
         reply = 'ERR %s\t%d\t%d\t%d' % (error.msg, error.pos, error.lineno, error.colno)
