@@ -25,16 +25,30 @@
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::pattern::{PeerError, PeerId, Socket, SocketOptions};
+use crate::pattern::monitor::TransportError;
+use crate::pattern::{
+    DisconnectReason, MonitorEvent, MonitorQueue, PeerError, PeerId, Socket, SocketEvent,
+    SocketOptions,
+};
 use crate::security::{AuthDecision, AuthRequest, AuthStatus};
 
 /// Octets a simulated transport holds in each direction before the sender must wait (a
 /// stand-in for the kernel's socket buffers).
 pub const DEFAULT_LINK_CAPACITY: usize = 256 * 1024;
+
+/// Monitor events a [`Network`] keeps per socket until
+/// [`Network::take_monitor_events`] takes them.
+pub const MONITOR_CAPACITY: usize = 64 * 1024;
+
+/// The endpoint name of a simulated socket in monitor events.
+fn sim_endpoint(socket: SocketId) -> Arc<str> {
+    format!("sim://{}", socket.0).into()
+}
 
 /// A socket in a [`Network`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,6 +87,8 @@ pub type Authenticator = Box<dyn FnMut(&AuthRequest) -> AuthDecision + Send>;
 /// Sockets and the simulated transports between them, under virtual time.
 pub struct Network {
     sockets: Vec<Socket>,
+    /// Each socket's monitor events, by socket index, for tests to assert on.
+    monitors: Vec<MonitorQueue>,
     /// By socket index.
     authenticators: BTreeMap<usize, Authenticator>,
     links: Vec<Link>,
@@ -86,6 +102,7 @@ impl Network {
     pub fn new(now: Instant) -> Self {
         Self {
             sockets: Vec::new(),
+            monitors: Vec::new(),
             authenticators: BTreeMap::new(),
             links: Vec::new(),
             now,
@@ -113,7 +130,17 @@ impl Network {
     /// Adds a socket.
     pub fn add_socket(&mut self, options: SocketOptions) -> SocketId {
         self.sockets.push(Socket::new(options));
+        self.monitors.push(MonitorQueue::new(MONITOR_CAPACITY));
         SocketId(self.sockets.len() - 1)
+    }
+
+    /// The monitor events of `socket` recorded since the last call, oldest first (at most
+    /// [`MONITOR_CAPACITY`] are kept; a [`MonitorEvent::Missed`] marks any dropped). A
+    /// socket's endpoint is `sim://<index>`: the connecting side names the binding
+    /// socket's, the binding side reports where a connection came from as the
+    /// connecting socket's.
+    pub fn take_monitor_events(&mut self, socket: SocketId) -> Vec<MonitorEvent> {
+        std::iter::from_fn(|| self.monitors[socket.0].pop()).collect()
     }
 
     /// Answers the authentication requests of `socket`'s clients (a socket that asks with
@@ -140,6 +167,7 @@ impl Network {
         let peer = self.sockets[connector.0]
             .add_peer()
             .expect("the connecting socket accepts another peer");
+        self.sockets[connector.0].set_endpoint(peer, sim_endpoint(binder));
         self.links.push(Link {
             connector: (connector, peer),
             binder: (binder, None),
@@ -154,9 +182,24 @@ impl Network {
         link
     }
 
-    /// Closes the transport (as if the network dropped it); the connecting side keeps its
-    /// peer's queue, the binding side forgets its peer.
+    /// Closes the transport (as if the network dropped it: both sides see a connection
+    /// reset); the connecting side keeps its peer's queue, the binding side forgets its
+    /// peer.
     pub fn disconnect(&mut self, link: LinkId) {
+        let reset = DisconnectReason::Transport(TransportError {
+            kind: std::io::ErrorKind::ConnectionReset,
+            message: "the simulated network dropped the connection".into(),
+        });
+        self.close_link(link, reset.clone(), reset);
+    }
+
+    /// Closes the transport, each side for its own reason.
+    fn close_link(
+        &mut self,
+        link: LinkId,
+        connector_reason: DisconnectReason,
+        binder_reason: DisconnectReason,
+    ) {
         let link = &mut self.links[link.0];
         if !link.up {
             return;
@@ -165,9 +208,9 @@ impl Network {
         link.to_binder = Pipe::default();
         link.to_connector = Pipe::default();
         let (c, peer) = link.connector;
-        self.sockets[c.0].close(peer);
+        self.sockets[c.0].close(peer, connector_reason);
         if let (b, Some(peer)) = link.binder {
-            self.sockets[b.0].close(peer);
+            self.sockets[b.0].close(peer, binder_reason);
         }
     }
 
@@ -179,9 +222,28 @@ impl Network {
             return;
         }
         let (c, peer) = link.connector;
-        self.sockets[c.0].open(peer, now);
         let (b, _) = link.binder;
-        link.binder.1 = Some(self.sockets[b.0].accept(now));
+        let socket = &mut self.sockets[c.0];
+        let endpoint = sim_endpoint(b);
+        socket.monitor(MonitorEvent::ConnectDelayed {
+            endpoint: Arc::clone(&endpoint),
+            peer,
+        });
+        socket.open(peer, now);
+        socket.monitor(MonitorEvent::Connected {
+            endpoint: Arc::clone(&endpoint),
+            peer,
+            remote: Arc::clone(&endpoint),
+        });
+        let socket = &mut self.sockets[b.0];
+        let accepted = socket.accept(now);
+        socket.set_endpoint(accepted, Arc::clone(&endpoint));
+        socket.monitor(MonitorEvent::Accepted {
+            endpoint,
+            peer: accepted,
+            remote: sim_endpoint(c),
+        });
+        link.binder.1 = Some(accepted);
         link.up = true;
         link.partitioned = false;
         link.error = None;
@@ -240,12 +302,12 @@ impl Network {
             }
             let (c, cp) = self.links[i].connector;
             let (b, bp) = self.links[i].binder;
-            let mut failure = self.sockets[c.0].handle_timeout(cp, self.now).err();
-            if let Some(bp) = bp {
-                failure = failure.or(self.sockets[b.0].handle_timeout(bp, self.now).err());
-            }
-            if let Some(err) = failure {
-                self.fail(LinkId(i), err);
+            if let Err(err) = self.sockets[c.0].handle_timeout(cp, self.now) {
+                self.fail(LinkId(i), err, false);
+            } else if let Some(bp) = bp
+                && let Err(err) = self.sockets[b.0].handle_timeout(bp, self.now)
+            {
+                self.fail(LinkId(i), err, true);
             }
         }
     }
@@ -258,10 +320,13 @@ impl Network {
                 moved |= self.transfer(LinkId(i), towards_binder);
             }
         }
-        for socket in &mut self.sockets {
+        for (socket, monitor) in self.sockets.iter_mut().zip(&mut self.monitors) {
             // Wake-ups need no routing here: every pass visits every link anyway.
-            while socket.poll_event().is_some() {
+            while let Some(event) = socket.poll_event() {
                 moved = true;
+                if let SocketEvent::Monitor(event) = event {
+                    monitor.push(event);
+                }
             }
         }
         moved | self.authenticate()
@@ -286,7 +351,8 @@ impl Network {
                             || link.connector == (SocketId(index), peer)
                     });
                     if let Some(link) = link {
-                        self.fail(LinkId(link), err);
+                        let binder = self.links[link].binder == (SocketId(index), Some(peer));
+                        self.fail(LinkId(link), err, binder);
                     }
                 }
             }
@@ -348,7 +414,8 @@ impl Network {
         }
         if let Some(err) = failure {
             self.flush_after_failure(id, towards_binder);
-            self.fail(id, err);
+            // The receiving side is the one that failed.
+            self.fail(id, err, towards_binder);
             moved = true;
         }
         moved
@@ -376,8 +443,16 @@ impl Network {
         }
     }
 
-    fn fail(&mut self, id: LinkId, err: PeerError) {
-        self.disconnect(id);
+    /// One side (the binding one if `binder_failed`) failed with `err` and closes the
+    /// transport: the other side sees its peer close it.
+    fn fail(&mut self, id: LinkId, err: PeerError, binder_failed: bool) {
+        let failed = DisconnectReason::from(err.clone());
+        let other = DisconnectReason::PeerClosed;
+        if binder_failed {
+            self.close_link(id, other, failed);
+        } else {
+            self.close_link(id, failed, other);
+        }
         self.links[id.0].error = Some(err);
     }
 

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use zmq_sansio::Msg;
 use zmq_sansio::pattern::{
-    InputError, Pattern, PatternOptions, PeerId, PeerInput, PeerOutput, RecvError, SendError,
-    SocketOptions,
+    DisconnectReason, InputError, Pattern, PatternOptions, PeerId, PeerInput, PeerOutput,
+    RecvError, SendError, SocketOptions,
 };
 use zmq_sansio::proto::{MechanismName, Metadata, PeerInfo, SocketType, ZmtpVersion};
 use zmq_sansio::sim::{Network, SocketId};
@@ -435,7 +435,7 @@ proptest! {
             }
         };
         prop_assert_eq!(failed.is_some(), garbage.is_some(), "{:?}", failed);
-        socket.close(peer);
+        socket.close(peer, failed.map_or(DisconnectReason::PeerClosed, DisconnectReason::from));
         while let Some(msg) = socket.recv().unwrap() {
             received.push(msg.frames()[0].to_vec());
         }

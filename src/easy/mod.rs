@@ -64,6 +64,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub use crate::io::{Monitor, MonitorEvent};
 pub use coding::Coding;
 pub use framing::{DEFAULT_MSGID, MalformedMessage, Payload, to_python_json};
 pub use handler::{ERROR_REPLY_PREFIX, FromRequest, Handler, IntoReply, error_reply_reason};

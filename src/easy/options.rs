@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::io::{Authenticator, Socket, SocketBuilder};
+use crate::io::{Authenticator, Monitor, MonitorSink, Socket, SocketBuilder};
 #[cfg(feature = "tls")]
 use crate::io::{TlsClientConfig, TlsServerConfig};
 use crate::proto::SocketType;
@@ -61,6 +61,7 @@ pub struct Options {
     tls_server: Option<TlsServerConfig>,
     #[cfg(feature = "tls")]
     tls_client: Option<TlsClientConfig>,
+    monitor: Option<MonitorSink>,
 }
 
 impl std::fmt::Debug for Options {
@@ -70,6 +71,7 @@ impl std::fmt::Debug for Options {
             .field("authenticator", &self.authenticator.is_some())
             .field("zap_domain", &self.zap_domain)
             .field("tls", &self.scheme())
+            .field("monitor", &self.monitor.is_some())
             .finish()
     }
 }
@@ -147,6 +149,14 @@ impl Options {
         self
     }
 
+    /// `monitor` watches the class's socket from the start (its bind or connect
+    /// included), and every socket the class opens later (an [`RRClient`](super::RRClient)
+    /// reconnecting for a retry): see [`Monitor`].
+    pub fn monitor(mut self, monitor: &Monitor) -> Self {
+        self.monitor = Some(monitor.sink());
+        self
+    }
+
     /// The URL scheme the port constructors use: `tls+tcp` with TLS options, else `tcp`.
     pub(crate) fn scheme(&self) -> &'static str {
         #[cfg(feature = "tls")]
@@ -176,6 +186,9 @@ impl Options {
         #[cfg(feature = "tls")]
         if let Some(config) = &self.tls_client {
             builder = builder.tls_client(config.clone());
+        }
+        if let Some(sink) = &self.monitor {
+            builder = builder.monitor_sink(sink.clone());
         }
         builder
     }

@@ -55,6 +55,7 @@
 
 mod auth;
 mod driver;
+mod monitor;
 mod options;
 pub mod runtime;
 mod shared;
@@ -74,7 +75,10 @@ use crate::pattern::{AttachError, RecvError, SendError};
 use crate::proto::ConfigError;
 
 pub use crate::endpoint::{Endpoint, Host};
+pub use crate::pattern::monitor::{DisconnectReason, MonitorEvent, TransportError};
 pub use auth::{AuthFuture, Authenticator};
+pub use monitor::Monitor;
+pub(crate) use monitor::MonitorSink;
 pub use options::{
     DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder,
 };

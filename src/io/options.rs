@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::Error;
 use super::auth::Authenticator;
+use super::monitor::{Monitor, MonitorSink};
 use super::runtime::{Runtime, SmolRuntime};
 use super::socket::Socket;
 use super::transport::TlsSettings;
@@ -53,6 +54,8 @@ pub struct SocketBuilder {
     properties: Vec<(String, Bytes)>,
     /// TLS configurations for `tls+tcp://` endpoints (feature `tls`).
     pub(crate) tls: TlsSettings,
+    /// Monitors that watch the socket from the start.
+    pub(crate) monitors: Vec<MonitorSink>,
 }
 
 impl SocketBuilder {
@@ -68,6 +71,7 @@ impl SocketBuilder {
             identity: None,
             properties: Vec::new(),
             tls: TlsSettings::default(),
+            monitors: Vec::new(),
         }
     }
 
@@ -232,6 +236,18 @@ impl SocketBuilder {
     #[cfg(feature = "tls")]
     pub fn tls_server(mut self, config: super::tls::TlsServerConfig) -> Self {
         self.tls.server = Some(config);
+        self
+    }
+
+    /// `monitor` watches the socket from the start, its first bind or connect included
+    /// (libzmq's `zmq_socket_monitor` before any bind). One monitor may watch several
+    /// sockets; see [`Monitor`].
+    pub fn monitor(self, monitor: &Monitor) -> Self {
+        self.monitor_sink(monitor.sink())
+    }
+
+    pub(crate) fn monitor_sink(mut self, sink: MonitorSink) -> Self {
+        self.monitors.push(sink);
         self
     }
 

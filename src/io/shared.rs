@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
 use super::auth::Authenticator;
+use super::monitor::MonitorSink;
 use super::runtime::Runtime;
 use super::tasks::EndpointTask;
 use crate::pattern::{PeerId, SocketCore, SocketEvent};
@@ -60,6 +61,8 @@ pub(crate) struct Inner {
     /// such peers).
     pub(crate) peer_info: HashMap<PeerId, Arc<PeerInfo>>,
     pub(crate) retired: VecDeque<PeerId>,
+    /// Where the socket's [`Monitor`](super::Monitor)s read its events.
+    pub(crate) monitors: Vec<MonitorSink>,
 }
 
 /// Closed peers whose [`PeerInfo`] stays for messages still queued from them, at most.
@@ -110,6 +113,7 @@ impl Shared {
                 next_endpoint: 1,
                 peer_info: HashMap::new(),
                 retired: VecDeque::new(),
+                monitors: Vec::new(),
             }),
         })
     }
@@ -170,8 +174,12 @@ impl Inner {
                     wakeups.0.append(&mut self.state_wakers);
                 }
                 SocketEvent::Writable => wakeups.0.append(&mut self.send_wakers),
+                SocketEvent::Monitor(event) => {
+                    log::debug!("{} {event}", self.core.socket_type());
+                    let wakers = &mut wakeups.0;
+                    self.monitors.retain(|sink| sink.push(&event, wakers));
+                }
                 SocketEvent::Connected { peer, info } => {
-                    let info = Arc::new(info);
                     self.peer_info.insert(peer, Arc::clone(&info));
                     log::debug!(
                         "{} {peer}: connected to a {} peer over {}",
@@ -213,6 +221,19 @@ impl Inner {
             self.peer_info.remove(&peer);
         }
         info
+    }
+
+    /// Starts pushing events to a monitor; one attached to a socket that has already
+    /// closed ends at once.
+    pub(crate) fn add_monitor(&mut self, sink: MonitorSink) -> Wakeups {
+        sink.attach();
+        let mut wakeups = Wakeups::default();
+        if self.closed && self.tasks == 0 {
+            sink.detach(&mut wakeups.0);
+        } else {
+            self.monitors.push(sink);
+        }
+        wakeups
     }
 
     /// Asks the driver of `peer` to stop.

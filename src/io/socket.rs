@@ -10,6 +10,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use smol::future::or;
 
 use super::Error;
+use super::monitor::Monitor;
 use super::options::SocketBuilder;
 use super::runtime::sleep;
 use super::shared::{PeerTask, Shared, register};
@@ -17,7 +18,7 @@ use super::tasks::{Backoff, EndpointTask, spawn_connection, spawn_connector, spa
 use super::transport::{Listener, TlsSettings};
 use crate::Msg;
 use crate::endpoint::Endpoint;
-use crate::pattern::{self, SocketCore};
+use crate::pattern::{self, MonitorEvent, SocketCore};
 use crate::proto::{PeerInfo, SocketType};
 
 /// What every clone of a socket shares; closing happens when the last one goes.
@@ -93,7 +94,7 @@ impl Socket {
             core.subscribe(prefix).map_err(Error::Send)?;
         }
         let handshake = builder.options.connection.handshake_timeout;
-        Ok(Self {
+        let socket = Self {
             handle: Arc::new(Handle {
                 shared: Shared::new(
                     core,
@@ -109,7 +110,11 @@ impl Socket {
                 tls: builder.tls.clone(),
             }),
             sink_pending: None,
-        })
+        };
+        for sink in &builder.monitors {
+            let _no_waiters = socket.shared().lock().add_monitor(sink.clone());
+        }
+        Ok(socket)
     }
 
     fn shared(&self) -> &Arc<Shared> {
@@ -126,26 +131,46 @@ impl Socket {
     pub fn bind(&self, endpoint: &str) -> Result<String, Error> {
         let parsed: Endpoint = endpoint.parse()?;
         self.ensure_open()?;
-        let (listener, bound) =
-            Listener::bind(&parsed, &self.handle.tls).map_err(|source| Error::Transport {
-                endpoint: endpoint.to_owned(),
-                source,
-            })?;
-        let id = self.register_endpoint(endpoint, bound.clone(), None);
-        spawn_listener(self.shared(), id, listener);
-        let bound = match bound {
-            // Peers cannot connect to `*`; hand back something they can.
-            Endpoint::Tcp {
-                host: crate::endpoint::Host::Any,
-                port,
-            } => format!("tcp://0.0.0.0:{}", port.unwrap_or(0)),
-            Endpoint::Tls {
-                host: crate::endpoint::Host::Any,
-                port,
-            } => format!("tls+tcp://0.0.0.0:{}", port.unwrap_or(0)),
-            other => other.to_string(),
+        let (listener, bound) = match Listener::bind(&parsed, &self.handle.tls) {
+            Ok(bound) => bound,
+            Err(source) => {
+                self.shared().with(|inner| {
+                    inner.core.monitor(MonitorEvent::BindFailed {
+                        endpoint: endpoint.into(),
+                        error: (&source).into(),
+                    })
+                });
+                return Err(Error::Transport {
+                    endpoint: endpoint.to_owned(),
+                    source,
+                });
+            }
         };
-        Ok(bound)
+        let label: Arc<str> = connectable(&bound).into();
+        let id = self.register_endpoint(endpoint, bound, None, Arc::clone(&label));
+        self.shared().with(|inner| {
+            inner.core.monitor(MonitorEvent::Listening {
+                endpoint: Arc::clone(&label),
+            })
+        });
+        spawn_listener(self.shared(), id, listener);
+        Ok(label.to_string())
+    }
+
+    /// The events of this socket from now on (see [`Monitor`]): call it before `bind` or
+    /// `connect` to see them from the start (or give a monitor to
+    /// [`SocketBuilder::monitor`]). Any number of monitors may read one socket; each holds
+    /// up to 1024 events for a reader that lags.
+    pub fn monitor(&self) -> Monitor {
+        self.monitor_with_capacity(crate::pattern::monitor::DEFAULT_MONITOR_CAPACITY)
+    }
+
+    /// [`Socket::monitor`], holding up to `capacity` events for a reader that lags.
+    pub fn monitor_with_capacity(&self, capacity: usize) -> Monitor {
+        let monitor = Monitor::with_capacity(capacity);
+        let wakeups = self.shared().lock().add_monitor(monitor.sink());
+        wakeups.wake();
+        monitor
     }
 
     /// Stops accepting on an endpoint given to [`Socket::bind`] (as given, or as returned)
@@ -193,8 +218,13 @@ impl Socket {
                 source,
             })?;
         self.ensure_open()?;
-        let peer = self.shared().with(|inner| inner.core.add_peer())?;
-        let id = self.register_endpoint(endpoint, parsed.clone(), Some(peer));
+        let label: Arc<str> = endpoint.into();
+        let peer = self.shared().with(|inner| {
+            let peer = inner.core.add_peer()?;
+            inner.core.set_endpoint(peer, Arc::clone(&label));
+            Ok::<_, Error>(peer)
+        })?;
+        let id = self.register_endpoint(endpoint, parsed.clone(), Some(peer), label);
         let tls = self.handle.tls.clone();
         spawn_connector(self.shared(), id, peer, parsed, self.handle.backoff, tls);
         Ok(())
@@ -238,6 +268,22 @@ impl Socket {
             } else {
                 inner.core.accept(now)
             };
+            let endpoint: Arc<str> = Arc::from("stream");
+            inner.core.set_endpoint(peer, Arc::clone(&endpoint));
+            let remote = Arc::from("");
+            inner.core.monitor(if we_connected {
+                MonitorEvent::Connected {
+                    endpoint,
+                    peer,
+                    remote,
+                }
+            } else {
+                MonitorEvent::Accepted {
+                    endpoint,
+                    peer,
+                    remote,
+                }
+            });
             // A user stream has no endpoint to reconnect to: its queue goes with it.
             let task = PeerTask {
                 remove_on_close: true,
@@ -442,6 +488,7 @@ impl Socket {
         requested: &str,
         endpoint: Endpoint,
         peer: Option<pattern::PeerId>,
+        label: Arc<str>,
     ) -> u64 {
         let mut inner = self.shared().lock();
         let id = inner.next_endpoint;
@@ -451,12 +498,28 @@ impl Socket {
             EndpointTask {
                 requested: requested.to_owned(),
                 endpoint,
+                label,
                 peer,
                 stop: false,
                 waker: None,
             },
         );
         id
+    }
+}
+
+/// A bound endpoint as peers can connect to it: `*` becomes `0.0.0.0`.
+fn connectable(bound: &Endpoint) -> String {
+    match bound {
+        Endpoint::Tcp {
+            host: crate::endpoint::Host::Any,
+            port,
+        } => format!("tcp://0.0.0.0:{}", port.unwrap_or(0)),
+        Endpoint::Tls {
+            host: crate::endpoint::Host::Any,
+            port,
+        } => format!("tls+tcp://0.0.0.0:{}", port.unwrap_or(0)),
+        other => other.to_string(),
     }
 }
 
@@ -545,13 +608,20 @@ async fn close(shared: Arc<Shared>, linger: Duration) {
         }
     })
     .await;
-    shared.with(|inner| {
+    let wakeups = shared.with(|inner| {
         let peers: Vec<_> = inner.core.peers().collect();
         for peer in peers {
             inner.core.remove_peer(peer);
         }
         inner.endpoints.clear();
+        // Every task has ended and reported its last events: the monitors may end.
+        let mut wakers = Vec::new();
+        for sink in inner.monitors.drain(..) {
+            sink.detach(&mut wakers);
+        }
+        wakers
     });
+    wakeups.into_iter().for_each(|w| w.wake());
 }
 
 impl Drop for Handle {

@@ -15,7 +15,7 @@ use super::runtime::{Runtime, sleep};
 use super::shared::{PeerTask, Shared};
 use super::transport::{Listener, Stream, TlsSettings};
 use crate::endpoint::Endpoint;
-use crate::pattern::{Link, PeerId};
+use crate::pattern::{DisconnectReason, Link, MonitorEvent, PeerId};
 
 /// A bound or connected endpoint, as the socket's registry knows it.
 #[derive(Debug)]
@@ -24,6 +24,9 @@ pub(crate) struct EndpointTask {
     pub(crate) requested: String,
     /// The endpoint itself (for a bind: as actually bound).
     pub(crate) endpoint: Endpoint,
+    /// How monitor events name it: as bound (and handed back by `bind`), or as given to
+    /// `connect`.
+    pub(crate) label: Arc<str>,
     /// The peer of a connected endpoint.
     pub(crate) peer: Option<PeerId>,
     pub(crate) stop: bool,
@@ -93,7 +96,8 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
                         spawn_tls_accepted(&shared, id, stream, acceptor);
                         continue;
                     }
-                    let Some((peer, link)) = register_accepted(&shared, id) else {
+                    let remote = stream.remote_endpoint();
+                    let Some((peer, link)) = register_accepted(&shared, id, remote) else {
                         break;
                     };
                     let address = stream.peer_address();
@@ -109,11 +113,18 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
                 Some(Err(err)) => {
                     // Typically out of file descriptors: pause instead of spinning.
                     log::warn!("accept failed: {err}; retrying shortly");
+                    report_accept_failed(&shared, id, &err);
                     sleep(&*shared.runtime, Duration::from_millis(100)).await;
                 }
             }
         }
-        shared.with(|inner| inner.endpoints.remove(&id));
+        shared.with(|inner| {
+            if let Some(task) = inner.endpoints.remove(&id) {
+                inner.core.monitor(MonitorEvent::Closed {
+                    endpoint: task.label,
+                });
+            }
+        });
         // The listening socket is closed before the task stops counting (see
         // `spawn_connection`).
         drop(listener);
@@ -121,14 +132,37 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
     });
 }
 
-/// Registers a connection accepted on listener `id` as a new peer, unless the listener was
-/// unbound or the socket began closing meanwhile.
-fn register_accepted(shared: &Arc<Shared>, id: u64) -> Option<(PeerId, Link)> {
+/// Reports a failed accept (or TLS handshake) on listener `id` to the monitors.
+fn report_accept_failed(shared: &Arc<Shared>, id: u64, err: &std::io::Error) {
     shared.with(|inner| {
-        if inner.closing || inner.endpoints.get(&id).is_none_or(|task| task.stop) {
-            return None; // unbound or closing meanwhile: refuse the newcomer
+        if let Some(task) = inner.endpoints.get(&id) {
+            let endpoint = Arc::clone(&task.label);
+            let error = err.into();
+            inner
+                .core
+                .monitor(MonitorEvent::AcceptFailed { endpoint, error });
+        }
+    });
+}
+
+/// Registers a connection accepted on listener `id` (from `remote`) as a new peer, unless
+/// the listener was unbound or the socket began closing meanwhile.
+fn register_accepted(shared: &Arc<Shared>, id: u64, remote: String) -> Option<(PeerId, Link)> {
+    shared.with(|inner| {
+        let task = inner.endpoints.get(&id).filter(|task| !task.stop);
+        let Some(endpoint) = task.map(|task| Arc::clone(&task.label)) else {
+            return None; // unbound meanwhile: refuse the newcomer
+        };
+        if inner.closing {
+            return None;
         }
         let (peer, link) = inner.core.accept(shared.runtime.now());
+        inner.core.set_endpoint(peer, Arc::clone(&endpoint));
+        inner.core.monitor(MonitorEvent::Accepted {
+            endpoint,
+            peer,
+            remote: remote.into(),
+        });
         let task = PeerTask {
             listener: Some(id),
             ..PeerTask::default()
@@ -203,9 +237,13 @@ fn spawn_tls_accepted(
         .await;
         match handshake {
             None => {}
-            Some(Err(err)) => log::warn!("{at}: TLS handshake from {from} failed: {err}"),
+            Some(Err(err)) => {
+                log::warn!("{at}: TLS handshake from {from} failed: {err}");
+                report_accept_failed(&shared, id, &err);
+            }
             Some(Ok(stream)) => {
-                if let Some((peer, link)) = register_accepted(&shared, id) {
+                let remote = stream.remote_endpoint();
+                if let Some((peer, link)) = register_accepted(&shared, id, remote) {
                     let probe = Some(Stream::poll_readable as ReadProbe<Stream>);
                     let address = stream.peer_address();
                     let mut driver =
@@ -257,9 +295,15 @@ where
 {
     let ended = std::future::poll_fn(|cx| Pin::new(&mut *driver).poll(cx)).await;
     let peer = driver.peer();
+    let reason = match &ended {
+        Ended::PeerClosed => DisconnectReason::PeerClosed,
+        Ended::Failed(err) => err.clone().into(),
+        Ended::Io(err) => err.into(),
+        Ended::Stopped => DisconnectReason::Local,
+    };
     let (socket_type, state_waiters, handshaken) = shared.with(|inner| {
         let task = inner.peers.remove(&peer);
-        inner.core.close(peer, Some(driver.link_mut()));
+        inner.core.close(peer, Some(driver.link_mut()), reason);
         inner.retire_peer_info(peer);
         let handshaken = task.as_ref().is_some_and(|t| t.handshaken);
         if task.is_some_and(|t| t.remove_on_close) {
@@ -295,7 +339,17 @@ pub(crate) fn spawn_connector(
     let shared = Arc::clone(shared);
     spawn(&*shared.runtime.clone(), async move {
         let mut delay = backoff.initial;
+        let label = shared.with(|inner| {
+            let label = inner.endpoints.get(&id).map(|task| Arc::clone(&task.label));
+            label.unwrap_or_else(|| endpoint.to_string().into())
+        });
         loop {
+            shared.with(|inner| {
+                inner.core.monitor(MonitorEvent::ConnectDelayed {
+                    endpoint: Arc::clone(&label),
+                    peer,
+                })
+            });
             let attempt = or(
                 async {
                     let connect = Stream::connect(&endpoint, &tls);
@@ -317,6 +371,7 @@ pub(crate) fn spawn_connector(
             match attempt {
                 None => break,
                 Some(Ok(stream)) => {
+                    let remote: Arc<str> = stream.remote_endpoint().into();
                     // Registered under the lock that `close` and `disconnect` take, so a
                     // connection made while they run is dropped instead of escaping them.
                     let registered = shared.with(|inner| {
@@ -324,6 +379,11 @@ pub(crate) fn spawn_connector(
                             return None;
                         }
                         let link = inner.core.open(peer, shared.runtime.now())?;
+                        inner.core.monitor(MonitorEvent::Connected {
+                            endpoint: Arc::clone(&label),
+                            peer,
+                            remote,
+                        });
                         inner.peers.insert(peer, PeerTask::default());
                         Some(link)
                     });
@@ -343,9 +403,25 @@ pub(crate) fn spawn_connector(
                     }
                 }
                 Some(Err(err)) => {
-                    log::debug!("connect to {endpoint} failed: {err}; retrying in {delay:?}")
+                    log::debug!("connect to {endpoint} failed: {err}; retrying in {delay:?}");
+                    shared.with(|inner| {
+                        inner.core.monitor(MonitorEvent::ConnectFailed {
+                            endpoint: Arc::clone(&label),
+                            peer,
+                            error: (&err).into(),
+                        })
+                    });
                 }
             }
+            shared.with(|inner| {
+                if !inner.closing {
+                    inner.core.monitor(MonitorEvent::ConnectRetried {
+                        endpoint: Arc::clone(&label),
+                        peer,
+                        delay,
+                    })
+                }
+            });
             let stopped = or(
                 async {
                     sleep(&*shared.runtime, delay).await;

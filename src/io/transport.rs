@@ -327,6 +327,22 @@ impl Stream {
         }
     }
 
+    /// The peer's endpoint for monitor events (`tcp://ip:port`), empty for IPC, whose
+    /// clients have no address.
+    pub(crate) fn remote_endpoint(&self) -> String {
+        match self {
+            Stream::Tcp(s) => (s.get_ref().peer_addr())
+                .map(|addr| format!("tcp://{addr}"))
+                .unwrap_or_default(),
+            #[cfg(unix)]
+            Stream::Ipc(_) => String::new(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => (tls.0.get_ref().0.get_ref().peer_addr())
+                .map(|addr| format!("tls+tcp://{addr}"))
+                .unwrap_or_default(),
+        }
+    }
+
     /// Waits until the stream may have data, without reading (registers with the reactor).
     pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {

@@ -10,11 +10,13 @@
 //! both use these same functions, so every rule lives here once.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use thiserror::Error;
 
+use super::monitor::{DisconnectReason, MonitorEvent};
 use super::{
     AttachError, InputError, LimitError, Pattern, PatternOptions, PeerId, PeerInput, PeerOutput,
     QueueStats, RecvError, SendError,
@@ -64,8 +66,11 @@ pub enum SocketEvent {
         /// The peer.
         peer: PeerId,
         /// What it announced.
-        info: PeerInfo,
+        info: Arc<PeerInfo>,
     },
+    /// A step in the socket's life, for its monitor: the core's own (handshakes,
+    /// disconnections) and the adapter's ([`SocketCore::monitor`]), in one order.
+    Monitor(MonitorEvent),
     /// The peer's driver has work: octets to transmit, or input held back by a full queue
     /// that [`SocketCore::deliver`] (after no new octets) can now deliver.
     Wake(PeerId),
@@ -202,6 +207,8 @@ struct PeerEntry {
     open: bool,
     /// That connection completed its handshake.
     ready: bool,
+    /// The endpoint it belongs to, for monitor events (see [`SocketCore::set_endpoint`]).
+    endpoint: Arc<str>,
 }
 
 /// A socket's pattern and peers, without their connections: the state every connection of
@@ -264,6 +271,7 @@ impl SocketCore {
                 persistent: true,
                 open: false,
                 ready: false,
+                endpoint: Arc::from(""),
             },
         );
         Ok(peer)
@@ -289,6 +297,7 @@ impl SocketCore {
                 persistent: false,
                 open: true,
                 ready: false,
+                endpoint: Arc::from(""),
             },
         );
         self.events.push_back(SocketEvent::Wake(peer));
@@ -302,12 +311,48 @@ impl SocketCore {
         }
     }
 
-    /// The peer's transport closed (or was closed after an error), and with it `link`: what
-    /// the connection decoded before is delivered (see [`Pattern::accept_final_input`]),
-    /// then an accepted peer goes away, a connected one keeps its queue.
-    pub fn close(&mut self, peer: PeerId, link: Option<&mut Link>) {
-        if !self.peers.contains_key(&peer) {
+    /// Names the endpoint a peer belongs to (the endpoint connected to, or the bound one
+    /// it was accepted on), for the monitor events the core reports about it.
+    pub fn set_endpoint(&mut self, peer: PeerId, endpoint: Arc<str>) {
+        if let Some(entry) = self.peers.get_mut(&peer) {
+            entry.endpoint = endpoint;
+        }
+    }
+
+    /// The endpoint named for `peer` by [`SocketCore::set_endpoint`].
+    pub fn endpoint(&self, peer: PeerId) -> Option<&Arc<str>> {
+        self.peers.get(&peer).map(|entry| &entry.endpoint)
+    }
+
+    /// Reports what the adapter saw (listening, accepted, connect delayed, retried, failed,
+    /// closed) among the core's own monitor events, in order.
+    pub fn monitor(&mut self, event: MonitorEvent) {
+        self.events.push_back(SocketEvent::Monitor(event));
+    }
+
+    /// The peer's transport closed for `reason` (or was closed after an error), and with
+    /// it `link`: what the connection decoded before is delivered (see
+    /// [`Pattern::accept_final_input`]), then an accepted peer goes away, a connected one
+    /// keeps its queue. The monitor hears of it: [`MonitorEvent::HandshakeFailed`] first if
+    /// the handshake had not completed, then [`MonitorEvent::Disconnected`].
+    pub fn close(&mut self, peer: PeerId, link: Option<&mut Link>, reason: DisconnectReason) {
+        let Some(entry) = self.peers.get(&peer) else {
             return;
+        };
+        if entry.open {
+            let endpoint = Arc::clone(&entry.endpoint);
+            if !entry.ready {
+                self.monitor(MonitorEvent::HandshakeFailed {
+                    endpoint: Arc::clone(&endpoint),
+                    peer,
+                    reason: reason.clone(),
+                });
+            }
+            self.monitor(MonitorEvent::Disconnected {
+                endpoint,
+                peer,
+                reason,
+            });
         }
         // Which messages a peer gets must not depend on how the transport chunked the
         // stream before an error or end of stream.
@@ -362,6 +407,12 @@ impl SocketCore {
                             break Err(err.into());
                         }
                         entry.ready = true;
+                        let info = Arc::new(info);
+                        events.push_back(SocketEvent::Monitor(MonitorEvent::HandshakeSucceeded {
+                            endpoint: Arc::clone(&entry.endpoint),
+                            peer,
+                            info: Arc::clone(&info),
+                        }));
                         events.push_back(SocketEvent::Connected { peer, info });
                         connected = true;
                         continue;

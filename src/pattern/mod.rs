@@ -19,6 +19,7 @@
 //! reading from that peer until the application catches up.
 
 mod core;
+pub mod monitor;
 mod pair;
 mod pipeline;
 mod pipes;
@@ -40,6 +41,7 @@ use crate::proto::{PeerInfo, SocketType};
 use pipes::Pipes;
 
 pub use core::{DEFAULT_TRANSMIT_BUFFER, Link, PeerError, SocketCore, SocketEvent, SocketOptions};
+pub use monitor::{DisconnectReason, MonitorEvent, MonitorQueue};
 pub use socket::Socket;
 
 /// Identifies one peer (one double queue) of a socket. Never reused within a socket.

@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::core::{Link, PeerError, SocketCore, SocketEvent, SocketOptions};
+use super::monitor::{DisconnectReason, MonitorEvent};
 use super::{AttachError, Pattern, PeerId, PeerOutput, RecvError, SendError};
 use crate::Msg;
 use crate::proto::{Connection, SocketType};
@@ -101,12 +102,25 @@ impl Socket {
         peer
     }
 
-    /// The peer's transport closed (or was closed after an error): its connection is
-    /// dropped, after what it decoded is delivered. An accepted peer goes away with it; a
-    /// connected one keeps its queue.
-    pub fn close(&mut self, peer: PeerId) {
+    /// The peer's transport closed for `reason` (end of stream, a transport error, or
+    /// closed after a method returned an error, which converts into the reason): its
+    /// connection is dropped, after what it decoded is delivered. An accepted peer goes
+    /// away with it; a connected one keeps its queue. The monitor events say why.
+    pub fn close(&mut self, peer: PeerId, reason: impl Into<DisconnectReason>) {
         let mut link = self.links.remove(&peer);
-        self.core.close(peer, link.as_mut());
+        self.core.close(peer, link.as_mut(), reason.into());
+    }
+
+    /// Names the endpoint a peer belongs to, for its monitor events (see
+    /// [`SocketCore::set_endpoint`]).
+    pub fn set_endpoint(&mut self, peer: PeerId, endpoint: impl Into<std::sync::Arc<str>>) {
+        self.core.set_endpoint(peer, endpoint.into());
+    }
+
+    /// Reports a transport-level step among the socket's monitor events (see
+    /// [`SocketCore::monitor`]).
+    pub fn monitor(&mut self, event: MonitorEvent) {
+        self.core.monitor(event);
     }
 
     /// Removes a peer and its queue (disconnect or unbind).
