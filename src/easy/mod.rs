@@ -50,6 +50,7 @@
 //! [`log`] facade.
 
 mod coding;
+mod envelope;
 mod framing;
 mod handler;
 mod options;
@@ -57,6 +58,7 @@ mod pair;
 mod pipeline;
 mod pubsub;
 mod reqrep;
+mod sequence;
 mod server;
 mod stop;
 
@@ -65,13 +67,17 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use coding::Coding;
-pub use framing::{DEFAULT_MSGID, MalformedMessage, Payload, to_python_json};
+pub use envelope::{ENVELOPE_TOKEN, ENVELOPE_VERSION, Envelope, MAX_SOURCE_LEN};
+pub use framing::{DEFAULT_MSGID, Frame, MalformedMessage, MsgType, Payload, to_python_json};
 pub use handler::{ERROR_REPLY_PREFIX, FromRequest, Handler, IntoReply, error_reply_reason};
 pub use options::Options;
 pub use pair::PairClient;
 pub use pipeline::{PPPuller, PPPusher};
-pub use pubsub::{Publisher, Subscriber};
+pub use pubsub::{Delivery, Publisher, Subscriber};
 pub use reqrep::RRClient;
+pub use sequence::{
+    DEFAULT_MAX_STREAMS, SEQUENCE_WINDOW, Sequence, SequenceStats, SequenceTracker,
+};
 pub use server::{ExclusivePair, PairServer, RRServer, RequestReply, Server, ServerKind};
 pub use stop::{StopHandle, Stopped};
 
@@ -102,6 +108,9 @@ pub enum Error {
     /// A received message does not follow the `"<msgid> <msgtype> <body>"` framing.
     #[error("malformed message: {0}")]
     Malformed(#[from] MalformedMessage),
+    /// A source id for the envelope is empty or longer than [`MAX_SOURCE_LEN`] octets.
+    #[error("invalid envelope source id: {0}")]
+    InvalidSource(String),
     /// JSON could not be written or read as the requested type.
     #[error("JSON: {0}")]
     Json(String),
