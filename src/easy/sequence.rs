@@ -33,7 +33,9 @@ pub enum Sequence {
         /// The numbers skipped, `start..end` with `end` this message's number.
         missed: Range<u64>,
     },
-    /// A number earlier reported missed, arriving after later ones (reordered).
+    /// A number not received before, arriving after later ones (reordered): usually one
+    /// a [`Sequence::Gap`] reported missed, or one from before the stream's
+    /// [`Sequence::First`], within [`SEQUENCE_WINDOW`] of the newest.
     Late,
     /// A number already received (a second connection to the same publisher, or a
     /// replay).
@@ -69,8 +71,8 @@ pub struct SequenceStats {
     pub in_order: u64,
     /// [`Sequence::Gap`]s.
     pub gaps: u64,
-    /// Messages reported missed, summed over gaps (those that arrived late are also
-    /// counted in `late`: `missed - late` were lost for good, as far as is known).
+    /// Messages reported missed, summed over gaps (those that then arrived late are also
+    /// counted in `late`).
     pub missed: u64,
     /// [`Sequence::Late`].
     pub late: u64,
