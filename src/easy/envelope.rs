@@ -2,46 +2,7 @@
 //! in front of the Python module's `msgtype` and body (the module document's "扩展建议"
 //! asks for "a higher-level message envelope, with timestamps and source ids").
 //!
-//! # Wire form
-//!
-//! ```text
-//! default:    <msgid> <msgtype> <body>                                  (unchanged)
-//! enveloped:  <msgid> envelope 1 <unix_ms> <source> <seq> <msgtype> <body>
-//! e.g.        1000 envelope 1 1712345678901 sensor%20a 41 json {"t": 21.5}
-//! ```
-//!
-//! Why this shape:
-//! - `"<msgid> "` stays first, so SUB prefix filtering (ours, and the Python original's
-//!   bare-id prefix) selects enveloped messages exactly as before.
-//! - The second field, [`ENVELOPE_TOKEN`] (`envelope`), is the type token. Publishers of
-//!   the default form (the Python original, and ours without the envelope) only ever write
-//!   `text` or `json` there, so a default-form message is never read as enveloped; and the
-//!   Python original, which treats every type but `json` as text, hands an enveloped
-//!   message to its application as the text `"1 <unix_ms> <source> <seq> <msgtype> <body>"`
-//!   instead of failing.
-//! - The version ([`ENVELOPE_VERSION`], `1`) is a field of its own, after the token: a
-//!   reader meeting a later version knows it is an envelope it cannot read
-//!   ([`MalformedMessage::UnsupportedEnvelope`]) instead of mistaking it for text.
-//! - The timestamp is Unix time in **milliseconds** (an unsigned decimal integer): what
-//!   Python's `time.time_ns() // 1_000_000` gives, and finer than the agreement between two
-//!   hosts' clocks; ordering within a source is the sequence number's job.
-//! - The source id is any text of 1 to [`MAX_SOURCE_LEN`] octets of UTF-8, escaped as in
-//!   a URL: every octet of its UTF-8 that is `%`, a space or not visible ASCII becomes
-//!   `%XX` (upper-case hex), so the field never holds a space and is ASCII whatever the
-//!   `coding` (Python: `urllib.parse.quote(source, safe=<visible ASCII but %>)`). Readers
-//!   accept either case of hex and any visible ASCII left unescaped; the decoded octets
-//!   must be UTF-8. Escaping rather than restricting lets host names, paths or non-ASCII
-//!   names serve as ids unchanged; the length bound keeps a subscriber's per-source memory
-//!   bounded.
-//! - The sequence number is a `u64` in decimal, starting at **0** and counting the
-//!   messages one source published under one message id (see [`Publisher::publish`]'s
-//!   per-id counters): a subscriber receives one id, so a count across ids would look to it
-//!   like gaps whenever the publisher used another id.
-//! - Integers are ASCII digits only (no sign, no `_`, leading zeros allowed), at most the
-//!   range of a `u64`.
-//!
-//! [`Publisher::publish`]: super::Publisher::publish
-//! [`MalformedMessage::UnsupportedEnvelope`]: super::MalformedMessage::UnsupportedEnvelope
+//! The wire form and the reasons for it are documented on [`Envelope`].
 
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
@@ -63,6 +24,52 @@ pub const MAX_SOURCE_LEN: usize = 255;
 
 /// What the envelope says about one message: when and by whom it was published, and its
 /// place in that publisher's sequence for the message id.
+///
+/// # Wire form
+///
+/// ```text
+/// default:    <msgid> <msgtype> <body>                                  (unchanged)
+/// enveloped:  <msgid> envelope 1 <unix_ms> <source> <seq> <msgtype> <body>
+/// e.g.        1000 envelope 1 1712345678901 sensor%20a 41 json {"t": 21.5}
+/// ```
+///
+/// Why this shape:
+/// - `"<msgid> "` stays first, so SUB prefix filtering (ours, and the Python original's
+///   bare-id prefix) selects enveloped messages exactly as before.
+/// - The second field, [`ENVELOPE_TOKEN`] (`envelope`), is the type token. Publishers of
+///   the default form (the Python original, and ours without the envelope) only ever write
+///   `text` or `json` there, so a default-form message is never read as enveloped; and the
+///   Python original, which treats every type but `json` as text, hands an enveloped
+///   message to its application as the text `"1 <unix_ms> <source> <seq> <msgtype> <body>"`
+///   instead of failing.
+/// - The version ([`ENVELOPE_VERSION`], `1`) is a field of its own, after the token: a
+///   reader meeting a later version knows it is an envelope it cannot read
+///   ([`MalformedMessage::UnsupportedEnvelope`]) instead of mistaking it for text.
+/// - The timestamp is Unix time in **milliseconds** (an unsigned decimal integer): what
+///   Python's `time.time_ns() // 1_000_000` gives, and finer than the agreement between two
+///   hosts' clocks; ordering within a source is the sequence number's job.
+/// - The source id is any text of 1 to [`MAX_SOURCE_LEN`] octets of UTF-8, escaped as in
+///   a URL: every octet of its UTF-8 that is `%`, a space or not visible ASCII becomes
+///   `%XX` (upper-case hex), so the field never holds a space and is ASCII whatever the
+///   `coding` (Python: `urllib.parse.quote(source, safe=<visible ASCII but %>)`). Readers
+///   accept either case of hex and any visible ASCII left unescaped; the decoded octets
+///   must be UTF-8. Escaping rather than restricting lets host names, paths or non-ASCII
+///   names serve as ids unchanged; the length bound keeps a subscriber's per-source memory
+///   bounded.
+/// - The sequence number is a `u64` in decimal, starting at **0** and counting the
+///   messages one source published under one message id (the publisher keeps one counter
+///   per id it used: [`Publisher::with_envelope`]): a subscriber receives one id, so a count
+///   across ids would look to it like gaps whenever the publisher used another id.
+/// - Integers are ASCII digits only (no sign, no `_`, leading zeros allowed), at most the
+///   range of a `u64`.
+///
+/// Python reads and writes this form with `python/zmq_envelope.py` (standard library
+/// only). [`Frame`](super::Frame) builds and parses it in Rust; a
+/// [`Subscriber`](super::Subscriber) reads both forms and judges the sequence numbers
+/// ([`SequenceTracker`](super::SequenceTracker)).
+///
+/// [`Publisher::with_envelope`]: super::Publisher::with_envelope
+/// [`MalformedMessage::UnsupportedEnvelope`]: super::MalformedMessage::UnsupportedEnvelope
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Envelope {
     /// When it was published: Unix time in milliseconds, from the publisher's clock.

@@ -16,6 +16,21 @@
 //! | `PairClient(host, port)` + `await client.request(b"x")` | [`PairClient::new`]`(host, port)?` + [`request("x").await`](PairClient::request) | PAIR |
 //! | `PairServer(port, handler)` + `await server.run()` | [`PairServer::new`]`(port)?`[`.with_handler(h)`](PairServer::with_handler) + [`run().await`](PairServer::run) | PAIR |
 //!
+//! Envelope (not in the Python module; the module document's "扩展建议" asks for it): an
+//! opt-in form `"<msgid> envelope 1 <unix_ms> <source> <seq> <msgtype> <body>"` carrying the
+//! publishing time (Unix milliseconds), a source id and a sequence number per source and
+//! message id (wire form and its reasons: [`Envelope`]; for Python, the standard-library module
+//! `python/zmq_envelope.py`). The default stays the Python module's, byte for byte; the
+//! [`Subscriber`] always reads both forms.
+//!
+//! | envelope | Rust |
+//! |---|---|
+//! | opt in (per publisher) | [`Publisher::with_envelope`]`()` (source `<host>-<pid>-<random>`), [`.with_envelope_source`](Publisher::with_envelope_source)`("sensor-1")?`, [`.with_envelope_clock`](Publisher::with_envelope_clock)`(f)` (tests) |
+//! | receive with the envelope | [`subscriber.subscribe_envelope().await`](Subscriber::subscribe_envelope) → [`Delivery`] { payload, envelope: `Option<`[`Envelope`]`>`, sequence: `Option<`[`Sequence`]`>` }, or [`subscribe_envelope_as::<T>()`](Subscriber::subscribe_envelope_as) |
+//! | gaps, duplicates, late, restarts | [`Sequence`] per message; [`subscriber.sequence_stats()`](Subscriber::sequence_stats) → [`SequenceStats`]; at most [`with_max_streams`](Subscriber::with_max_streams)`(n)` sources remembered (default [`DEFAULT_MAX_STREAMS`], least recently seen evicted) |
+//! | build or read by hand | [`Frame`]`::parse(text)?`, [`frame.to_text()?`](Frame::to_text); [`SequenceTracker`] on its own |
+//! | Python | `zmq_envelope.parse(text)`, `build(...)`, `EnvelopePublisher(publisher)`, `SequenceTracker()` |
+//!
 //! Security (not in the Python module): every constructor above has a `*_with` twin that
 //! takes [`Options`] last, applied before the socket binds or connects; the plain
 //! constructors are the `*_with` ones with [`Options::default`] (no security).

@@ -24,8 +24,8 @@ use crate::proto::SocketType;
 /// By default the messages are the Python module's, byte for byte. With
 /// [`with_envelope`](Self::with_envelope) (not in the Python module) each also carries
 /// the time it was published, this publisher's source id and its sequence number, which
-/// subscribers use to report gaps and duplicates (wire form in [`Frame`](super::Frame)'s
-/// module docs and `python/zmq_envelope.py`).
+/// subscribers use to report gaps and duplicates (wire form: [`Envelope`]; for Python:
+/// `python/zmq_envelope.py`).
 ///
 /// ```
 /// # smol::block_on(async {
