@@ -1,5 +1,7 @@
 //! The easy servers keep no memory per message served: the live heap, counted by a global
 //! allocator, is the same after tens of thousands of requests as after the first thousand.
+//! The same for enveloped publishing and subscribing, and for a subscriber hearing from
+//! ever new sources (its sequence tracker stays within its limit).
 //! (Each `run()` used to keep a waker clone per request: 16 octets, forever.)
 
 use std::alloc::System;
@@ -7,7 +9,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-use zmq_sansio::easy::{PPPuller, PPPusher, PairClient, PairServer, RRClient, RRServer};
+use zmq_sansio::easy::{
+    Envelope, Frame, MsgType, PPPuller, PPPusher, PairClient, PairServer, Publisher, RRClient,
+    RRServer, Sequence, Subscriber,
+};
+use zmq_sansio::io::Socket;
+use zmq_sansio::proto::SocketType;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -109,5 +116,54 @@ fn serving_keeps_no_memory_per_message() {
         .await;
         assert_flat("PPPuller", grown);
         drop(pulling);
+
+        // Enveloped, one message at a time so the queues stay the same size.
+        let publisher = Publisher::bind("tcp://127.0.0.1:*")
+            .unwrap()
+            .with_envelope();
+        let subscriber = Subscriber::connect(publisher.endpoint(), 1000).unwrap();
+        publisher.wait_for_subscribers(1).await;
+        let grown = growth(|i| {
+            let (publisher, subscriber) = (&publisher, &subscriber);
+            async move {
+                publisher.publish(&i.to_string()).await.unwrap();
+                let delivery = subscriber.subscribe_envelope().await.unwrap();
+                assert_eq!(delivery.envelope.unwrap().seq, i as u64);
+            }
+        })
+        .await;
+        assert_flat("enveloped Subscriber", grown);
+
+        // Every message from a new source: the tracker forgets the oldest beyond 16.
+        let raw = Socket::new(SocketType::Pub);
+        let endpoint = raw.bind("tcp://127.0.0.1:*").unwrap();
+        let subscriber = Subscriber::connect(&endpoint, 1)
+            .unwrap()
+            .with_max_streams(16);
+        raw.wait_for_subscribers(1).await;
+        let grown = growth(|i| {
+            let (raw, subscriber) = (&raw, &subscriber);
+            async move {
+                let frame = Frame {
+                    msgid: 1,
+                    envelope: Some(Envelope {
+                        timestamp_ms: 0,
+                        source: format!("source number {i:08}"),
+                        seq: 0,
+                    }),
+                    msgtype: MsgType::Text,
+                    body: String::new(),
+                };
+                raw.send(frame.to_text().unwrap()).await.unwrap();
+                let delivery = subscriber.subscribe_envelope().await.unwrap();
+                assert_eq!(delivery.sequence, Some(Sequence::First));
+            }
+        })
+        .await;
+        assert_flat("Subscriber hearing from new sources", grown);
+        assert_eq!(
+            subscriber.sequence_stats().evicted,
+            (WARM_UP + MEASURED - 16) as u64
+        );
     });
 }

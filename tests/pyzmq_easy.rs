@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use zmq_sansio::Msg;
 use zmq_sansio::easy::{
-    PPPuller, PPPusher, PairClient, Payload, Publisher, RRClient, RRServer, Subscriber,
+    PPPuller, PPPusher, PairClient, Payload, Publisher, RRClient, RRServer, Sequence, Subscriber,
 };
 use zmq_sansio::io::Socket;
 use zmq_sansio::proto::SocketType;
@@ -35,6 +35,8 @@ impl PythonPeer {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python_easy");
         let mut child = Command::new("python3")
             .envs(security.map(|s| ("PEER_SECURITY", s)))
+            // No __pycache__ in the source tree.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .arg(format!("{dir}/peer.py"))
             .arg(role)
             .args(args)
@@ -369,6 +371,156 @@ fn plain_between_the_python_module_and_ours() {
         for i in 0..3 {
             let got = within(puller.pull()).await.unwrap();
             assert_eq!(got, zmq_sansio::Msg::from(format!("task {i}")));
+        }
+    });
+}
+
+/// The port of a bound endpoint, for a Python peer to connect to.
+fn port_of(endpoint: &str) -> String {
+    endpoint.rsplit(':').next().unwrap().to_owned()
+}
+
+/// python/zmq_envelope.py's own tests (standard library only: no pyzmq needed).
+#[test]
+fn python_envelope_module_unittests() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/python");
+    let output = Command::new("python3")
+        .args(["-m", "unittest", "-v", "test_zmq_envelope"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(dir)
+        .output()
+        .expect("python3 must be installed for these tests");
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("Ran 7 tests"), "{report}");
+}
+
+/// A Python publisher enveloping with python/zmq_envelope.py (a gap and a duplicate in
+/// every ten numbers, a default-form message after each): our subscriber reads both forms,
+/// the envelope as sent, and judges every number as the script dictates.
+#[test]
+fn python_enveloped_publisher_to_rust_subscriber() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let port = free_port();
+    let _python = PythonPeer::spawn("envelope_publisher", &[&port.to_string(), "1000"]);
+    run(async {
+        let subscriber = Subscriber::new("127.0.0.1", &[port], 1000).unwrap();
+        let mut previous: Option<u64> = None;
+        let mut plain = 0;
+        loop {
+            let stats = subscriber.sequence_stats();
+            if stats.gaps >= 2 && stats.duplicates >= 2 && plain >= 3 {
+                break;
+            }
+            let delivery = within(subscriber.subscribe_envelope()).await.unwrap();
+            let Some(envelope) = delivery.envelope else {
+                assert!(
+                    matches!(&delivery.payload, Payload::Text(t) if t.starts_with("plain ")),
+                    "{:?}",
+                    delivery.payload
+                );
+                assert_eq!(delivery.sequence, None);
+                plain += 1;
+                continue;
+            };
+            assert_eq!(envelope.source, "py sensor/é");
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            assert!(
+                envelope.timestamp_ms <= now_ms + 1 && envelope.timestamp_ms + 60_000 > now_ms,
+                "{} vs now {now_ms}",
+                envelope.timestamp_ms
+            );
+            let seq = envelope.seq;
+            assert_eq!(
+                delivery.payload,
+                Payload::Json(json!({"seq": seq, "name": "né"}))
+            );
+            let expected = match previous {
+                None => Sequence::First,
+                Some(p) if p == seq => {
+                    assert_eq!(seq % 10, 7, "only 7, 17, … are sent twice");
+                    Sequence::Duplicate
+                }
+                Some(p) if seq == p + 2 && seq % 10 == 6 => Sequence::Gap { missed: p + 1..seq },
+                Some(p) => {
+                    assert_eq!(seq, p + 1, "nothing else is skipped");
+                    Sequence::InOrder
+                }
+            };
+            assert_eq!(delivery.sequence, Some(expected), "number {seq}");
+            previous = Some(seq);
+        }
+        let stats = subscriber.sequence_stats();
+        assert_eq!(stats.missed, stats.gaps, "one number per gap");
+        assert_eq!((stats.late, stats.restarts, stats.first), (0, 0, 1));
+    });
+}
+
+/// Our enveloping publisher and a default one, read by a Python subscriber with
+/// python/zmq_envelope.py: it tells the forms apart, reads the envelope, rebuilds the same
+/// text (the two implementations write the same octets), and the zmq_async module's own
+/// reading of an enveloped message is the text after the type.
+#[test]
+fn rust_enveloped_publisher_to_python_subscriber() {
+    use std::time::{Duration, UNIX_EPOCH};
+    run(async {
+        let enveloped = Publisher::bind("tcp://127.0.0.1:*")
+            .unwrap()
+            .with_msgid(7)
+            .with_envelope_source("rust pub/ü%")
+            .unwrap()
+            .with_envelope_clock(|| UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
+        let plain = Publisher::bind("tcp://127.0.0.1:*").unwrap().with_msgid(7);
+        let ports = format!(
+            "{},{}",
+            port_of(enveloped.endpoint()),
+            port_of(plain.endpoint())
+        );
+        let mut python = PythonPeer::spawn("envelope_subscriber", &[&ports, "7", "4"]);
+        enveloped.wait_for_subscribers(1).await;
+        plain.wait_for_subscribers(1).await;
+        enveloped.publish("Hi from Rust é").await.unwrap();
+        enveloped.publish_to(8, "another id").await.unwrap();
+        enveloped.publish_json(&json!({"data": 42})).await.unwrap();
+        enveloped.publish("bye").await.unwrap();
+        plain.publish("plain é").await.unwrap();
+
+        let lines: Vec<Value> = (0..4)
+            .map(|_| serde_json::from_str(&python.line()).unwrap())
+            .collect();
+        let (plain_lines, enveloped_lines): (Vec<&Value>, Vec<&Value>) =
+            lines.iter().partition(|l| l["envelope"].is_null());
+        assert_eq!(
+            plain_lines,
+            [
+                &json!({"msgid": 7, "msgtype": "text", "value": "plain é", "envelope": null,
+                "rebuilt_equal": true, "zmq_async": "plain é"})
+            ]
+        );
+        let expected = [
+            ("text", json!("Hi from Rust é"), "first"),
+            ("json", json!({"data": 42}), "in_order"),
+            ("text", json!("bye"), "in_order"),
+        ];
+        assert_eq!(enveloped_lines.len(), 3, "{lines:?}");
+        for (seq, (line, (msgtype, value, verdict))) in
+            enveloped_lines.iter().zip(expected).enumerate()
+        {
+            assert_eq!(line["msgid"], 7);
+            assert_eq!(
+                line["envelope"],
+                json!([1_700_000_000_123u64, "rust pub/ü%", seq])
+            );
+            assert_eq!(line["msgtype"], msgtype);
+            assert_eq!(line["value"], value);
+            assert_eq!(line["verdict"], verdict);
+            assert_eq!(line["rebuilt_equal"], true, "{line}");
+            let original = line["zmq_async"].as_str().unwrap();
+            let header = format!("1 1700000000123 rust%20pub/%C3%BC%25 {seq} {msgtype} ");
+            assert!(original.starts_with(&header), "{original:?}");
         }
     });
 }

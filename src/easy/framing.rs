@@ -1,6 +1,7 @@
-//! The `"<msgid> <msgtype> <body>"` text framing of the Python module. JSON bodies go
-//! through [`crate::python_json`], so both sides produce and accept the same octets, NaN
-//! and ±Infinity included.
+//! The `"<msgid> <msgtype> <body>"` text framing of the Python module, and its enveloped
+//! form `"<msgid> envelope 1 <unix_ms> <source> <seq> <msgtype> <body>"` (see
+//! [`super::envelope`]). JSON bodies go through [`crate::python_json`], so both sides
+//! produce and accept the same octets, NaN and ±Infinity included.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -8,6 +9,7 @@ use serde_json::Value;
 
 use super::Error;
 use super::coding::Coding;
+use super::envelope::{self, ENVELOPE_TOKEN, Envelope};
 use crate::python_json;
 
 /// The default message id (the Python module's default).
@@ -46,17 +48,177 @@ pub enum MalformedMessage {
     /// The body of a `json` message does not parse.
     #[error("invalid JSON body: {0}")]
     BadJson(String),
+    /// The type is `envelope` but what follows is not a version 1 envelope header.
+    #[error("malformed envelope: {0}")]
+    BadEnvelope(String),
+    /// The type is `envelope` with a version this crate does not know.
+    #[error("envelope version {0:?} is not supported (this reader knows version 1)")]
+    UnsupportedEnvelope(String),
 }
 
-/// Builds the wire form of a message.
+/// The type of a message's body, as the framing names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MsgType {
+    /// `text`: the body as it is.
+    Text,
+    /// `json`: the body is JSON text.
+    Json,
+}
+
+impl MsgType {
+    /// The token on the wire.
+    pub fn token(self) -> &'static str {
+        match self {
+            MsgType::Text => "text",
+            MsgType::Json => "json",
+        }
+    }
+
+    /// As the Python module reads it: `json` is JSON, any other type is text.
+    pub fn from_token(token: &str) -> Self {
+        if token == "json" {
+            MsgType::Json
+        } else {
+            MsgType::Text
+        }
+    }
+}
+
+/// One message of the framing as text (before `coding`), in either form: the default
+/// `"<msgid> <msgtype> <body>"`, or enveloped when `envelope` is set. For tools and tests
+/// that build or read messages themselves; the publisher and subscriber use the same
+/// code.
+///
+/// ```
+/// use zmq_sansio::easy::{Envelope, Frame, MsgType};
+///
+/// let frame = Frame {
+///     msgid: 1000,
+///     envelope: Some(Envelope { timestamp_ms: 1_700_000_000_000, source: "lab 2".into(), seq: 0 }),
+///     msgtype: MsgType::Text,
+///     body: "Hi there!".into(),
+/// };
+/// let text = frame.to_text()?;
+/// assert_eq!(text, "1000 envelope 1 1700000000000 lab%202 0 text Hi there!");
+/// assert_eq!(Frame::parse(&text)?, frame);
+/// assert_eq!(Frame::parse("1000 text Hi there!")?.envelope, None);
+/// # Ok::<(), zmq_sansio::easy::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Frame {
+    /// The message id, first so that SUB prefix filtering selects by it.
+    pub msgid: i64,
+    /// The envelope, for the enveloped form.
+    pub envelope: Option<Envelope>,
+    /// The body's type.
+    pub msgtype: MsgType,
+    /// The body, JSON not parsed.
+    pub body: String,
+}
+
+impl Frame {
+    /// The text on the wire (before `coding`). Fails only for an envelope whose source id
+    /// is empty or too long ([`Error::InvalidSource`]).
+    pub fn to_text(&self) -> Result<String, Error> {
+        let Some(e) = &self.envelope else {
+            return Ok(write_text(self.msgid, None, self.msgtype, &self.body));
+        };
+        envelope::validate_source(&e.source)?;
+        let escaped_source = envelope::escape_source(&e.source);
+        let header = Header {
+            timestamp_ms: e.timestamp_ms,
+            escaped_source: &escaped_source,
+            seq: e.seq,
+        };
+        Ok(write_text(
+            self.msgid,
+            Some(header),
+            self.msgtype,
+            &self.body,
+        ))
+    }
+
+    /// Reads either form. The type token `envelope` marks the enveloped form; any other
+    /// type but `json` is text, as in the Python module.
+    pub fn parse(text: &str) -> Result<Frame, MalformedMessage> {
+        let mut fields = text.splitn(3, ' ');
+        let (Some(id), Some(kind), Some(rest)) = (fields.next(), fields.next(), fields.next())
+        else {
+            let fields = text.split(' ').count().min(2);
+            let preview: String = text.chars().take(40).collect();
+            return Err(MalformedMessage::MissingFields { fields, preview });
+        };
+        let msgid = id
+            .parse::<i64>()
+            .map_err(|_| MalformedMessage::BadMsgId(id.to_owned()))?;
+        if kind != ENVELOPE_TOKEN {
+            return Ok(Frame {
+                msgid,
+                envelope: None,
+                msgtype: MsgType::from_token(kind),
+                body: rest.to_owned(),
+            });
+        }
+        let (envelope, inner) = envelope::read_header(rest)?;
+        let Some((kind, body)) = inner.split_once(' ') else {
+            return Err(MalformedMessage::BadEnvelope(
+                "expected \"<msgtype> <body>\" after the sequence number".into(),
+            ));
+        };
+        Ok(Frame {
+            msgid,
+            envelope: Some(envelope),
+            msgtype: MsgType::from_token(kind),
+            body: body.to_owned(),
+        })
+    }
+
+    /// The body for [`RawPayload`]'s readers.
+    fn into_raw(self) -> RawPayload {
+        match self.msgtype {
+            MsgType::Text => RawPayload::Text(self.body),
+            MsgType::Json => RawPayload::Json(self.body),
+        }
+    }
+}
+
+/// An envelope ready to write: the source already escaped (a publisher escapes its own
+/// once).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Header<'a> {
+    pub(crate) timestamp_ms: u64,
+    pub(crate) escaped_source: &'a str,
+    pub(crate) seq: u64,
+}
+
+/// The text of a message, in the default form without a header.
+fn write_text(msgid: i64, header: Option<Header<'_>>, msgtype: MsgType, body: &str) -> String {
+    match header {
+        None => format!("{msgid} {} {body}", msgtype.token()),
+        Some(h) => {
+            let mut text = String::with_capacity(body.len() + h.escaped_source.len() + 64);
+            text.push_str(&msgid.to_string());
+            text.push(' ');
+            envelope::write_header(&mut text, h.timestamp_ms, h.escaped_source, h.seq);
+            text.push(' ');
+            text.push_str(msgtype.token());
+            text.push(' ');
+            text.push_str(body);
+            text
+        }
+    }
+}
+
+/// Builds the wire form of a message: the default form, or enveloped with `header`.
 pub(crate) fn encode(
     coding: &Coding,
     msgid: i64,
+    header: Option<Header<'_>>,
     payload: &OutgoingPayload<'_>,
 ) -> Result<bytes::Bytes, Error> {
     let text = match payload {
-        OutgoingPayload::Text(body) => format!("{msgid} text {body}"),
-        OutgoingPayload::Json(body) => format!("{msgid} json {body}"),
+        OutgoingPayload::Text(body) => write_text(msgid, header, MsgType::Text, body),
+        OutgoingPayload::Json(body) => write_text(msgid, header, MsgType::Json, body),
     };
     coding.encode(&text)
 }
@@ -108,32 +270,22 @@ fn json_read_error(error: python_json::Error) -> Error {
     }
 }
 
-/// Splits `"<msgid> <msgtype> <body>"` without parsing the body.
-pub(crate) fn split(coding: &Coding, octets: &[u8]) -> Result<(i64, RawPayload), Error> {
+/// Splits a message of either form into id, envelope and body, the body not parsed.
+pub(crate) fn split(
+    coding: &Coding,
+    octets: &[u8],
+) -> Result<(i64, Option<Envelope>, RawPayload), Error> {
     let text = coding.decode(octets)?;
-    let mut fields = text.splitn(3, ' ');
-    let (Some(id), Some(kind), Some(body)) = (fields.next(), fields.next(), fields.next()) else {
-        let fields = text.split(' ').count().min(2);
-        let preview: String = text.chars().take(40).collect();
-        return Err(MalformedMessage::MissingFields { fields, preview }.into());
-    };
-    let msgid = id
-        .parse::<i64>()
-        .map_err(|_| MalformedMessage::BadMsgId(id.to_owned()))?;
-    // As in the Python module, any type other than `json` is text.
-    let payload = if kind == "json" {
-        RawPayload::Json(body.to_owned())
-    } else {
-        RawPayload::Text(body.to_owned())
-    };
-    Ok((msgid, payload))
+    let mut frame = Frame::parse(&text)?;
+    let envelope = frame.envelope.take();
+    Ok((frame.msgid, envelope, frame.into_raw()))
 }
 
 /// Reads `"<msgid> <msgtype> <body>"`, a JSON body into a [`Value`] (the subscriber does
 /// it in two steps, [`split`] then [`RawPayload::parse`], to log between them).
 #[cfg(test)]
 pub(crate) fn decode(coding: &Coding, octets: &[u8]) -> Result<(i64, Payload), Error> {
-    let (msgid, raw) = split(coding, octets)?;
+    let (msgid, _, raw) = split(coding, octets)?;
     Ok((msgid, raw.parse()?))
 }
 
@@ -172,7 +324,7 @@ mod tests {
         let coding = Coding::UTF_8;
         // Publishing: Python's tokens, not `null`.
         let body = to_python_json(&X { x: f64::NAN }).unwrap();
-        let wire = encode(&coding, 1000, &OutgoingPayload::Json(body)).unwrap();
+        let wire = encode(&coding, 1000, None, &OutgoingPayload::Json(body)).unwrap();
         assert_eq!(&wire[..], br#"1000 json {"x": NaN}"#);
 
         // Receiving as a `Value`: what Python sends parses, and reads as null.
@@ -186,19 +338,19 @@ mod tests {
         );
 
         // Receiving as a type (`subscribe_as`): the real values.
-        let (msgid, raw) = split(&coding, &wire).unwrap();
+        let (msgid, _, raw) = split(&coding, &wire).unwrap();
         assert_eq!(msgid, 1000);
         assert!(raw.deserialize::<X>().unwrap().x.is_nan());
-        let (_, raw) = split(&coding, b"7 json {\"x\": -Infinity}").unwrap();
+        let (_, _, raw) = split(&coding, b"7 json {\"x\": -Infinity}").unwrap();
         assert_eq!(raw.deserialize::<X>().unwrap().x, f64::NEG_INFINITY);
-        let (_, raw) = split(&coding, b"7 json [Infinity, 1.5]").unwrap();
+        let (_, _, raw) = split(&coding, b"7 json [Infinity, 1.5]").unwrap();
         assert_eq!(raw.deserialize::<Vec<f64>>().unwrap(), [f64::INFINITY, 1.5]);
     }
 
     #[test]
     fn typed_reads_tell_bad_json_from_the_wrong_type() {
         let coding = Coding::UTF_8;
-        let read = |octets: &[u8]| split(&coding, octets).unwrap().1.deserialize::<X>();
+        let read = |octets: &[u8]| split(&coding, octets).unwrap().2.deserialize::<X>();
         // Not JSON (as Python reads it): the message is malformed.
         assert!(matches!(
             read(b"1 json {\"x\": nan}"),
@@ -211,7 +363,7 @@ mod tests {
         // JSON of another shape: the caller's type does not fit.
         assert!(matches!(read(b"1 json {\"y\": 1}"), Err(Error::Json(_))));
         // Text bodies are offered as a JSON string.
-        let (_, raw) = split(&coding, b"1 text NaN").unwrap();
+        let (_, _, raw) = split(&coding, b"1 text NaN").unwrap();
         assert_eq!(raw.deserialize::<String>().unwrap(), "NaN");
         assert!(matches!(read(b"1 text {\"x\": 1}"), Err(Error::Json(_))));
     }
@@ -219,7 +371,7 @@ mod tests {
     #[test]
     fn framing_round_trip_and_errors() {
         let coding = Coding::UTF_8;
-        let wire = encode(&coding, 1000, &OutgoingPayload::Text("Hi there!")).unwrap();
+        let wire = encode(&coding, 1000, None, &OutgoingPayload::Text("Hi there!")).unwrap();
         assert_eq!(&wire[..], b"1000 text Hi there!");
         assert_eq!(
             decode(&coding, &wire).unwrap(),
@@ -228,6 +380,7 @@ mod tests {
         let wire = encode(
             &coding,
             7,
+            None,
             &OutgoingPayload::Json(to_python_json(&json!({"data": 42})).unwrap()),
         )
         .unwrap();
@@ -256,6 +409,61 @@ mod tests {
         assert!(
             malformed(b"1 text \xff").contains("utf-8")
                 || malformed(b"1 text \xff").contains("UTF-8")
+        );
+    }
+
+    #[test]
+    fn enveloped_form_and_its_errors() {
+        let coding = Coding::UTF_8;
+        let header = Header {
+            timestamp_ms: 1_700_000_000_000,
+            escaped_source: "a%20b",
+            seq: 3,
+        };
+        let wire = encode(&coding, -5, Some(header), &OutgoingPayload::Text("x y")).unwrap();
+        assert_eq!(&wire[..], b"-5 envelope 1 1700000000000 a%20b 3 text x y");
+        let (msgid, envelope, raw) = split(&coding, &wire).unwrap();
+        assert_eq!((msgid, raw), (-5, RawPayload::Text("x y".into())));
+        assert_eq!(
+            envelope,
+            Some(Envelope {
+                timestamp_ms: 1_700_000_000_000,
+                source: "a b".into(),
+                seq: 3
+            })
+        );
+        // The body may be empty, as in the default form; the inner type follows the
+        // module's rule (anything but json is text).
+        let frame = Frame::parse("1 envelope 1 0 s 0 other ").unwrap();
+        assert_eq!((frame.msgtype, frame.body.as_str()), (MsgType::Text, ""));
+
+        let malformed = |text: &str| Frame::parse(text).unwrap_err();
+        assert!(matches!(
+            malformed("1 envelope"),
+            MalformedMessage::MissingFields { fields: 2, .. }
+        ));
+        assert_eq!(
+            malformed("1 envelope 2 0 s 0 text hi"),
+            MalformedMessage::UnsupportedEnvelope("2".into())
+        );
+        for bad in [
+            "1 envelope 1 0 s 0 text",
+            "1 envelope 1 0 s 0",
+            "1 envelope 1 -1 s 0 text hi",
+            "1 envelope 1 0 s x text hi",
+            "1 envelope 1 0 %zz 0 text hi",
+            "1 envelope 1 0  0 text hi",
+        ] {
+            assert!(
+                matches!(malformed(bad), MalformedMessage::BadEnvelope(_)),
+                "{bad:?}: {:?}",
+                malformed(bad)
+            );
+        }
+        let message = Error::from(malformed("1 envelope 1 0 s x text hi")).to_string();
+        assert_eq!(
+            message,
+            "malformed message: malformed envelope: sequence number \"x\" is not an unsigned integer"
         );
     }
 

@@ -1,18 +1,31 @@
 //! [`Publisher`] and [`Subscriber`]: PUB/SUB with the `"<msgid> <msgtype> <body>"` framing.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::coding::Coding;
-use super::framing::{self, DEFAULT_MSGID, OutgoingPayload, Payload, RawPayload, to_python_json};
+use super::envelope::{self, Clock, Envelope};
+use super::framing::{
+    self, DEFAULT_MSGID, Header, OutgoingPayload, Payload, RawPayload, to_python_json,
+};
 use super::options::Options;
+use super::sequence::{Sequence, SequenceStats, SequenceTracker};
 use super::{Error, tcp_any, tcp_host};
 use crate::io::Socket;
 use crate::proto::SocketType;
 
 /// Broadcasts messages to every [`Subscriber`] of their message id (Python: `Publisher`).
+///
+/// By default the messages are the Python module's, byte for byte. With
+/// [`with_envelope`](Self::with_envelope) (not in the Python module) each also carries
+/// the time it was published, this publisher's source id and its sequence number, which
+/// subscribers use to report gaps and duplicates (wire form: [`Envelope`]; for Python:
+/// `python/zmq_envelope.py`).
 ///
 /// ```
 /// # smol::block_on(async {
@@ -35,6 +48,32 @@ pub struct Publisher {
     endpoint: String,
     coding: Coding,
     msgid: i64,
+    /// Set when the messages are enveloped.
+    envelope: Option<Enveloping>,
+}
+
+/// What an enveloping publisher writes into each envelope.
+#[derive(Debug)]
+struct Enveloping {
+    source: String,
+    /// `source` escaped for the wire once, not per message.
+    escaped_source: String,
+    clock: Clock,
+    /// The next sequence number of each message id published to (one small entry per id
+    /// the application uses). An async lock, held across the send, so that concurrent
+    /// publishes reach the socket in the order of their numbers.
+    next_seq: smol::lock::Mutex<HashMap<i64, u64>>,
+}
+
+impl Enveloping {
+    fn new(source: String, clock: Clock) -> Self {
+        Self {
+            escaped_source: envelope::escape_source(&source),
+            source,
+            clock,
+            next_seq: smol::lock::Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl Publisher {
@@ -64,6 +103,7 @@ impl Publisher {
             endpoint,
             coding: Coding::UTF_8,
             msgid: DEFAULT_MSGID,
+            envelope: None,
         })
     }
 
@@ -77,6 +117,53 @@ impl Publisher {
     pub fn with_msgid(mut self, msgid: i64) -> Self {
         self.msgid = msgid;
         self
+    }
+
+    /// Envelopes every message from now on (opt-in; not in the Python module):
+    /// `"<msgid> envelope 1 <unix_ms> <source> <seq> <msgtype> <body>"`, with the system
+    /// clock's time in milliseconds, a source id unique to this publisher
+    /// (`<host>-<pid>-<random hex>`, unless [`with_envelope_source`](Self::with_envelope_source)
+    /// set one) and, per message id, a sequence number counting from 0.
+    ///
+    /// Our [`Subscriber`] reads both forms; the Python module's `Subscriber` receives an
+    /// enveloped message as the text after the type (`"1 <unix_ms> <source> …"`), and
+    /// `python/zmq_envelope.py` (standard library only) reads it fully.
+    pub fn with_envelope(mut self) -> Self {
+        if self.envelope.is_none() {
+            self.envelope = Some(Enveloping::new(envelope::default_source(), Clock::system()));
+        }
+        self
+    }
+
+    /// Envelopes every message ([`with_envelope`](Self::with_envelope)) under this source
+    /// id: any text of 1 to [`MAX_SOURCE_LEN`](super::MAX_SOURCE_LEN) octets of UTF-8
+    /// (spaces and other characters are escaped on the wire), else
+    /// [`Error::InvalidSource`]. Sequence numbers start again from 0.
+    ///
+    /// Give each running publisher its own id: subscribers tell sources apart by it, and
+    /// a restarted publisher reusing an id starts again from 0, which they report as
+    /// [`Sequence::Restart`] (or, if the previous run sent fewer than
+    /// [`SEQUENCE_WINDOW`](super::SEQUENCE_WINDOW) messages, as duplicates).
+    pub fn with_envelope_source(mut self, source: &str) -> Result<Self, Error> {
+        envelope::validate_source(source)?;
+        let clock = self.envelope.take().map_or_else(Clock::system, |e| e.clock);
+        self.envelope = Some(Enveloping::new(source.to_owned(), clock));
+        Ok(self)
+    }
+
+    /// Envelopes every message ([`with_envelope`](Self::with_envelope)), timestamped by
+    /// `now` instead of the system clock: for tests, or a clock disciplined otherwise.
+    pub fn with_envelope_clock(self, now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        let mut publisher = self.with_envelope();
+        if let Some(e) = &mut publisher.envelope {
+            e.clock = Clock::new(now);
+        }
+        publisher
+    }
+
+    /// The source id of the envelope, if messages are enveloped.
+    pub fn envelope_source(&self) -> Option<&str> {
+        self.envelope.as_ref().map(|e| e.source.as_str())
     }
 
     /// The endpoint as bound, for subscribers to connect to.
@@ -112,8 +199,24 @@ impl Publisher {
     }
 
     async fn send(&self, msgid: i64, payload: OutgoingPayload<'_>) -> Result<(), Error> {
-        let wire = framing::encode(&self.coding, msgid, &payload)?;
+        let Some(enveloping) = &self.envelope else {
+            let wire = framing::encode(&self.coding, msgid, None, &payload)?;
+            self.socket.send(wire).await?;
+            return Ok(());
+        };
+        let mut next_seq = enveloping.next_seq.lock().await;
+        let seq = next_seq.get(&msgid).copied().unwrap_or(0);
+        let header = Header {
+            timestamp_ms: enveloping.clock.unix_ms(),
+            escaped_source: &enveloping.escaped_source,
+            seq,
+        };
+        let wire = framing::encode(&self.coding, msgid, Some(header), &payload)?;
         self.socket.send(wire).await?;
+        // Only a message handed to the socket uses up its number: one that could not be
+        // encoded, or met a closed socket, leaves no gap. One the socket later drops for a
+        // subscriber that cannot keep up does, and that subscriber reports it.
+        next_seq.insert(msgid, seq.wrapping_add(1));
         Ok(())
     }
 
@@ -168,6 +271,29 @@ pub struct Subscriber {
     msgid: i64,
     /// Whether a publisher was ever given: without one, receiving would wait forever.
     has_publisher: AtomicBool,
+    /// Judges the sequence numbers of enveloped messages; locked only to judge one.
+    tracker: Mutex<SequenceTracker>,
+}
+
+/// A message as [`Subscriber::subscribe_envelope`] returns it: the payload, and for an
+/// enveloped message its envelope and where it stands in its source's sequence.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Delivery<T = Payload> {
+    /// What [`Subscriber::subscribe`] (or [`subscribe_as`](Subscriber::subscribe_as))
+    /// would have returned.
+    pub payload: T,
+    /// The envelope; `None` for a message in the default (Python) form.
+    pub envelope: Option<Envelope>,
+    /// The sequence judgement, set exactly when `envelope` is.
+    pub sequence: Option<Sequence>,
+}
+
+/// A received message, its body not parsed yet.
+struct Received {
+    envelope: Option<Envelope>,
+    sequence: Option<Sequence>,
+    raw: RawPayload,
 }
 
 impl Subscriber {
@@ -215,6 +341,7 @@ impl Subscriber {
             coding: Coding::UTF_8,
             msgid,
             has_publisher: AtomicBool::new(false),
+            tracker: Mutex::new(SequenceTracker::default()),
         };
         subscriber.socket.subscribe(subscriber.prefix()?)?;
         Ok(subscriber)
@@ -233,6 +360,14 @@ impl Subscriber {
         self.socket.subscribe(self.prefix()?)?;
         self.socket.unsubscribe(old)?;
         Ok(self)
+    }
+
+    /// Tracks the sequences of at most `max_streams` sources (default
+    /// [`DEFAULT_MAX_STREAMS`](super::DEFAULT_MAX_STREAMS)), forgetting the least recently
+    /// seen beyond that (see [`SequenceTracker`]); counts start again.
+    pub fn with_max_streams(self, max_streams: usize) -> Self {
+        *self.tracker() = SequenceTracker::new(max_streams);
+        self
     }
 
     /// Also connects to `tcp://<host>:port` (Python: `addPort`).
@@ -260,32 +395,136 @@ impl Subscriber {
     /// the NaN, `Infinity` and `-Infinity` a Python publisher sends for non-finite floats,
     /// so they arrive here as `null`; [`subscribe_as`](Self::subscribe_as) with `f64`
     /// fields gets the real values.
+    ///
+    /// Messages of both forms are accepted: an enveloped one gives its payload here (and
+    /// its sequence is still tracked; see [`sequence_stats`](Self::sequence_stats)).
     pub async fn subscribe(&self) -> Result<Payload, Error> {
-        let raw = self.receive().await?;
-        raw.parse().inspect_err(|err| self.dropped(err))
+        let received = self.receive().await?;
+        received.raw.parse().inspect_err(|err| self.dropped(err))
+    }
+
+    /// The next message with its envelope, if it has one, and its place in its source's
+    /// sequence (gap, duplicate …): for publishers using
+    /// [`Publisher::with_envelope`]. Default-form messages come with neither.
+    ///
+    /// ```
+    /// # smol::block_on(async {
+    /// use zmq_sansio::easy::{Payload, Publisher, Sequence, Subscriber};
+    ///
+    /// let publisher = Publisher::bind("tcp://127.0.0.1:*")?.with_envelope_source("lab-1")?;
+    /// let subscriber = Subscriber::connect(publisher.endpoint(), 1000)?;
+    /// publisher.wait_for_subscribers(1).await;
+    /// publisher.publish("first").await?;
+    /// publisher.publish("second").await?;
+    /// let first = subscriber.subscribe_envelope().await?;
+    /// assert_eq!(first.payload, Payload::Text("first".into()));
+    /// assert_eq!(first.envelope.as_ref().map(|e| (e.source.as_str(), e.seq)), Some(("lab-1", 0)));
+    /// assert_eq!(first.sequence, Some(Sequence::First));
+    /// let second = subscriber.subscribe_envelope().await?;
+    /// assert_eq!(second.sequence, Some(Sequence::InOrder));
+    /// assert_eq!(subscriber.sequence_stats().gaps, 0);
+    /// # Ok::<(), zmq_sansio::easy::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn subscribe_envelope(&self) -> Result<Delivery, Error> {
+        let received = self.receive().await?;
+        let payload = received.raw.parse().inspect_err(|err| self.dropped(err))?;
+        Ok(Delivery {
+            payload,
+            envelope: received.envelope,
+            sequence: received.sequence,
+        })
+    }
+
+    /// [`subscribe_envelope`](Self::subscribe_envelope) with the payload read as a `T`
+    /// (as [`subscribe_as`](Self::subscribe_as) does).
+    pub async fn subscribe_envelope_as<T: DeserializeOwned>(&self) -> Result<Delivery<T>, Error> {
+        let received = self.receive().await?;
+        let payload = received.raw.deserialize().inspect_err(|err| {
+            if matches!(err, Error::Malformed(_)) {
+                self.dropped(err);
+            }
+        })?;
+        Ok(Delivery {
+            payload,
+            envelope: received.envelope,
+            sequence: received.sequence,
+        })
+    }
+
+    /// Counts of the enveloped messages received so far: gaps and messages missed,
+    /// duplicates, late arrivals, restarts, evicted sources.
+    pub fn sequence_stats(&self) -> SequenceStats {
+        self.tracker().stats()
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, SequenceTracker> {
+        // Judging cannot leave the tracker half updated in a way that matters: a poisoned
+        // lock is taken as it is.
+        self.tracker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The next message as a `T`: JSON bodies are deserialized straight from their text
     /// (so `f64` fields receive NaN, `inf` and `-inf` as sent), text bodies are offered as
     /// a JSON string (so `String` reads both).
     pub async fn subscribe_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        let raw = self.receive().await?;
-        raw.deserialize().inspect_err(|err| {
+        let received = self.receive().await?;
+        received.raw.deserialize().inspect_err(|err| {
             if matches!(err, Error::Malformed(_)) {
                 self.dropped(err);
             }
         })
     }
 
-    /// The next message split into id, type and body, the body not parsed yet.
-    async fn receive(&self) -> Result<RawPayload, Error> {
+    /// The next message split into id, envelope, type and body, the body not parsed yet;
+    /// an envelope's sequence number is judged here, before the body can fail to parse,
+    /// so a message with a bad body still counts as received.
+    async fn receive(&self) -> Result<Received, Error> {
         if !self.has_publisher.load(Ordering::SeqCst) {
             return Err(Error::NoPublisher);
         }
         let msg = self.socket.recv().await?;
         let first = msg.first().map(|f| &f[..]).unwrap_or_default();
-        let (_, raw) = framing::split(&self.coding, first).inspect_err(|err| self.dropped(err))?;
-        Ok(raw)
+        let (msgid, envelope, raw) =
+            framing::split(&self.coding, first).inspect_err(|err| self.dropped(err))?;
+        let sequence = envelope.as_ref().map(|e| {
+            let sequence = self.tracker().observe(msgid, e);
+            self.note(e, &sequence);
+            sequence
+        });
+        Ok(Received {
+            envelope,
+            sequence,
+            raw,
+        })
+    }
+
+    /// Logs what the sequence numbers revealed.
+    fn note(&self, envelope: &Envelope, sequence: &Sequence) {
+        let (id, source) = (self.msgid, &envelope.source);
+        match sequence {
+            Sequence::Gap { missed } => log::warn!(
+                "Subscriber for id {id}: missed {} message(s) from {source:?} (numbers {}..{})",
+                missed.end - missed.start,
+                missed.start,
+                missed.end
+            ),
+            Sequence::Duplicate => log::info!(
+                "Subscriber for id {id}: duplicate message {} from {source:?}",
+                envelope.seq
+            ),
+            Sequence::Late => log::info!(
+                "Subscriber for id {id}: message {} from {source:?} arrived late",
+                envelope.seq
+            ),
+            Sequence::Restart { previous } => log::info!(
+                "Subscriber for id {id}: {source:?} went from {previous} back to {}: restarted?",
+                envelope.seq
+            ),
+            Sequence::First | Sequence::InOrder => {}
+        }
     }
 
     /// Logs a message lost to malformation; the subscriber goes on with the next one.

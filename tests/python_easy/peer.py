@@ -16,7 +16,9 @@ import sys
 
 import zmq
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 import zmq_async
+import zmq_envelope
 from zmq_async import PairServer, PPPuller, PPPusher, Publisher, RRClient, RRServer, Subscriber
 
 
@@ -87,6 +89,56 @@ async def subscriber(port, msgid, count):
         say(json.dumps(await sub.subscribe()))
 
 
+# The source id of the enveloping Python publisher: a space and non-ASCII, escaped on the wire.
+ENVELOPE_SOURCE = "py sensor/é"
+
+
+async def envelope_publisher(port, msgid):
+    """Enveloped JSON, with a gap (numbers 5, 15, … never sent) and a duplicate (7, 17, …
+    sent twice) in every ten, and a default-form message after each: a mixed deployment."""
+    msgid = int(msgid)
+    pub = Publisher(port, msgid=msgid)
+    env = zmq_envelope.EnvelopePublisher(pub, source=ENVELOPE_SOURCE)
+    say("READY")
+    while True:  # until killed: subscribers join whenever they like
+        seq = env.next_seq.get(msgid, 0)
+        if seq % 10 == 5:
+            env.next_seq[msgid] = seq = seq + 1
+        text = await env.publish({"seq": seq, "name": "né"}, msgtype="json")
+        if seq % 10 == 7:
+            await pub.socket.send(text.encode(pub.coding))
+        await pub.publish(f"plain {seq}")
+        await asyncio.sleep(0.01)
+
+
+async def envelope_subscriber(host_ports, msgid, count):
+    """Reads `count` messages of either form with zmq_envelope and prints, per message, what
+    it found, whether rebuilding it gives the same text, and what zmq_async would return."""
+    ports = [int(p) for p in host_ports.split(",")]
+    sub = Subscriber("127.0.0.1", ports, int(msgid))
+    tracker = zmq_envelope.SequenceTracker()
+    say("READY")
+    for _ in range(int(count)):
+        text = (await sub.socket.recv()).decode(sub.coding)
+        message = zmq_envelope.parse(text)
+        envelope = message.envelope
+        line = {"msgid": message.msgid, "msgtype": message.msgtype, "value": message.value()}
+        if envelope is None:
+            line["envelope"] = None
+            rebuilt = zmq_envelope.build_plain(message.msgid, message.value(), message.msgtype)
+        else:
+            line["envelope"] = list(envelope)
+            line["verdict"] = tracker.observe(message.msgid, envelope).kind
+            rebuilt = zmq_envelope.build(
+                message.msgid, message.value(), source=envelope.source, seq=envelope.seq,
+                msgtype=message.msgtype, timestamp_ms=envelope.timestamp_ms)
+        line["rebuilt_equal"] = rebuilt == text
+        # zmq_async.Subscriber.subscribe's reading of the same text.
+        _, msgtype, body = text.split(" ", 2)
+        line["zmq_async"] = json.loads(body) if msgtype == "json" else body
+        say(json.dumps(line))
+
+
 async def rr_server(port):
     server = RRServer(port, handler=lambda m: b"py: " + m)
     say("READY")
@@ -138,6 +190,8 @@ ROLES = {
     "publisher": publisher,
     "fixed_publisher": fixed_publisher,
     "subscriber": subscriber,
+    "envelope_publisher": envelope_publisher,
+    "envelope_subscriber": envelope_subscriber,
     "rr_server": rr_server,
     "rr_client": rr_client,
     "pusher": pusher,
