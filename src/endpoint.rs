@@ -1,5 +1,6 @@
 //! ZeroMQ endpoint strings: `tcp://host:port`, `tcp://*:port`, `tcp://127.0.0.1:*`,
-//! `tcp://[::1]:port`, `ipc:///path`, and `tls+tcp://host:port` (TLS over TCP, between
+//! `tcp://[::1]:port`, `ipc:///path`, `inproc://name` (sockets of one process), and
+//! `tls+tcp://host:port` (TLS over TCP, between
 //! zmq-sansio peers: see the `tls` cargo feature).
 
 use std::fmt;
@@ -33,6 +34,9 @@ pub enum Endpoint {
     },
     /// A Unix domain socket.
     Ipc(PathBuf),
+    /// Sockets of this process, by name (`inproc://name`): messages move between them
+    /// by value, with no encoding.
+    Inproc(String),
     /// TLS over TCP (`tls+tcp://host:port`), the same forms as [`Endpoint::Tcp`]. Only
     /// zmq-sansio speaks it (libzmq has no TLS transport); it needs the `tls` cargo feature
     /// and a TLS configuration on the socket.
@@ -51,12 +55,12 @@ pub enum Endpoint {
 pub enum EndpointError {
     /// No `scheme://`.
     #[error(
-        "endpoint \"{0}\" has no transport: expected tcp://host:port, tls+tcp://host:port or ipc:///path"
+        "endpoint \"{0}\" has no transport: expected tcp://host:port, tls+tcp://host:port, ipc:///path or inproc://name"
     )]
     MissingScheme(String),
     /// A transport we do not implement.
     #[error(
-        "endpoint \"{endpoint}\": unsupported transport \"{scheme}\" (tcp, tls+tcp and ipc are supported)"
+        "endpoint \"{endpoint}\": unsupported transport \"{scheme}\" (tcp, tls+tcp, ipc and inproc are supported)"
     )]
     UnsupportedTransport {
         /// The whole endpoint.
@@ -83,8 +87,8 @@ pub enum EndpointError {
         /// The host text.
         host: String,
     },
-    /// `ipc://` with no path.
-    #[error("endpoint \"{0}\" has an empty ipc path")]
+    /// `ipc://` with no path, or `inproc://` with no name.
+    #[error("endpoint \"{0}\" has an empty path or name")]
     EmptyPath(String),
     /// Connecting needs a concrete address.
     #[error(
@@ -121,7 +125,7 @@ impl Endpoint {
                 };
                 Some((host, port.unwrap_or(0)))
             }
-            Self::Ipc(_) => None,
+            Self::Ipc(_) | Self::Inproc(_) => None,
         }
     }
 }
@@ -141,6 +145,8 @@ impl FromStr for Endpoint {
             },
             "ipc" if rest.is_empty() => Err(EndpointError::EmptyPath(endpoint.to_owned())),
             "ipc" => Ok(Self::Ipc(PathBuf::from(rest))),
+            "inproc" if rest.is_empty() => Err(EndpointError::EmptyPath(endpoint.to_owned())),
+            "inproc" => Ok(Self::Inproc(rest.to_owned())),
             _ => Err(EndpointError::UnsupportedTransport {
                 endpoint: endpoint.to_owned(),
                 scheme: scheme.to_owned(),
@@ -213,6 +219,7 @@ impl fmt::Display for Endpoint {
                 }
             }
             Self::Ipc(path) => write!(f, "ipc://{}", path.display()),
+            Self::Inproc(name) => write!(f, "inproc://{name}"),
         }
     }
 }
@@ -280,6 +287,11 @@ mod tests {
             parse("ipc:///tmp/x.sock").unwrap(),
             Endpoint::Ipc("/tmp/x.sock".into())
         );
+        assert_eq!(
+            parse("inproc://workers").unwrap(),
+            Endpoint::Inproc("workers".into())
+        );
+        assert!(parse("inproc://").is_err());
     }
 
     #[test]
@@ -290,6 +302,7 @@ mod tests {
             "tcp://[::1]:80",
             "tcp://host:*",
             "ipc:///tmp/a",
+            "inproc://a:b/c",
             "tls+tcp://127.0.0.1:5555",
             "tls+tcp://*:*",
             "tls+tcp://[::1]:80",

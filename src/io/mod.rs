@@ -55,6 +55,7 @@
 
 mod auth;
 mod driver;
+mod inproc;
 mod monitor;
 mod options;
 pub mod runtime;

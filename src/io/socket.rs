@@ -10,10 +10,11 @@ use futures_io::{AsyncRead, AsyncWrite};
 use smol::future::or;
 
 use super::Error;
+use super::inproc;
 use super::monitor::Monitor;
 use super::options::SocketBuilder;
 use super::runtime::sleep;
-use super::shared::{PeerTask, Shared, register};
+use super::shared::{Inner, PeerTask, Shared, register};
 use super::tasks::{Backoff, EndpointTask, spawn_connection, spawn_connector, spawn_listener};
 use super::transport::{Listener, TlsSettings};
 use crate::Msg;
@@ -131,6 +132,9 @@ impl Socket {
     pub fn bind(&self, endpoint: &str) -> Result<String, Error> {
         let parsed: Endpoint = endpoint.parse()?;
         self.ensure_open()?;
+        if let Endpoint::Inproc(name) = &parsed {
+            return self.bind_inproc(endpoint, name);
+        }
         let (listener, bound) = match Listener::bind(&parsed, &self.handle.tls) {
             Ok(bound) => bound,
             Err(source) => {
@@ -157,6 +161,33 @@ impl Socket {
         Ok(label.to_string())
     }
 
+    fn bind_inproc(&self, endpoint: &str, name: &str) -> Result<String, Error> {
+        let label: Arc<str> = Arc::from(format!("inproc://{name}"));
+        let parsed = Endpoint::Inproc(name.to_owned());
+        let id = self.register_endpoint(endpoint, parsed, None, Arc::clone(&label));
+        let bound = self.shared().with(|inner| {
+            let bound = inproc::bind(self.shared(), name, id);
+            match &bound {
+                Ok(()) => inner.core.monitor(MonitorEvent::Listening {
+                    endpoint: Arc::clone(&label),
+                }),
+                Err(error) => {
+                    inner.endpoints.remove(&id);
+                    inner.core.monitor(MonitorEvent::BindFailed {
+                        endpoint: Arc::clone(&label),
+                        error: error.into(),
+                    });
+                }
+            }
+            bound
+        });
+        bound.map_err(|source| Error::Transport {
+            endpoint: endpoint.to_owned(),
+            source,
+        })?;
+        Ok(label.to_string())
+    }
+
     /// The events of this socket from now on (see [`Monitor`]): call it before `bind` or
     /// `connect` to see them from the start (or give a monitor to
     /// [`SocketBuilder::monitor`]). Any number of monitors may read one socket; each holds
@@ -176,8 +207,7 @@ impl Socket {
     /// Stops accepting on an endpoint given to [`Socket::bind`] (as given, or as returned)
     /// and closes the connections accepted on it.
     pub fn unbind(&self, endpoint: &str) -> Result<(), Error> {
-        let wakeups = {
-            let mut inner = self.shared().lock();
+        let wakeups = self.shared().with(|inner| {
             let id = find_endpoint(&inner.endpoints, endpoint, false)
                 .ok_or_else(|| Error::NotBound(endpoint.to_owned()))?;
             let mut wakers = Vec::new();
@@ -196,10 +226,12 @@ impl Socket {
                     .into_iter()
                     .filter_map(|peer| inner.stop_peer(peer)),
             );
+            // An inproc name has no listener task to release it.
+            unbind_inproc(self.shared(), inner, id);
             // Connections still in their TLS handshake wait on these (see `tasks`).
             wakers.append(&mut inner.state_wakers);
-            wakers
-        };
+            Ok::<_, Error>(wakers)
+        })?;
         wakeups.into_iter().for_each(|w| w.wake());
         Ok(())
     }
@@ -224,7 +256,11 @@ impl Socket {
             inner.core.set_endpoint(peer, Arc::clone(&label));
             Ok::<_, Error>(peer)
         })?;
-        let id = self.register_endpoint(endpoint, parsed.clone(), Some(peer), label);
+        let id = self.register_endpoint(endpoint, parsed.clone(), Some(peer), label.clone());
+        if let Endpoint::Inproc(name) = parsed {
+            inproc::spawn_connector(self.shared(), id, peer, name, label, self.handle.backoff);
+            return Ok(());
+        }
         let tls = self.handle.tls.clone();
         spawn_connector(self.shared(), id, peer, parsed, self.handle.backoff, tls);
         Ok(())
@@ -508,6 +544,22 @@ impl Socket {
     }
 }
 
+/// Releases the inproc name bound as endpoint `id`, if it is one: the endpoint goes and
+/// the monitor hears it closed. Other endpoints are left alone.
+fn unbind_inproc(shared: &Arc<Shared>, inner: &mut Inner, id: u64) {
+    let Some(task) = inner.endpoints.get(&id) else {
+        return;
+    };
+    let (Endpoint::Inproc(name), None) = (&task.endpoint, task.peer) else {
+        return;
+    };
+    inproc::unbind(shared, name, id);
+    let task = inner.endpoints.remove(&id).expect("looked up above");
+    inner.core.monitor(MonitorEvent::Closed {
+        endpoint: task.label,
+    });
+}
+
 /// A bound endpoint as peers can connect to it: `*` becomes `0.0.0.0`.
 fn connectable(bound: &Endpoint) -> String {
     match bound {
@@ -547,10 +599,9 @@ fn find_endpoint(
 
 /// Closing: flush for up to `linger`, then stop every task and wait for them.
 async fn close(shared: Arc<Shared>, linger: Duration) {
-    let wakeups = {
-        let mut inner = shared.lock();
+    let wakeups = shared.with(|inner| {
         if inner.closed {
-            return;
+            return None;
         }
         inner.closing = true;
         for task in inner.endpoints.values_mut() {
@@ -559,7 +610,14 @@ async fn close(shared: Arc<Shared>, linger: Duration) {
                 task.stop = true;
             }
         }
-        inner.wake_all()
+        let bound: Vec<u64> = inner.endpoints.keys().copied().collect();
+        for id in bound {
+            unbind_inproc(&shared, inner, id);
+        }
+        Some(inner.wake_all())
+    });
+    let Some(wakeups) = wakeups else {
+        return;
     };
     wakeups.wake();
 

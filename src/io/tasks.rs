@@ -42,7 +42,7 @@ pub(crate) struct Backoff {
 }
 
 /// Completes when the endpoint is asked to stop (or is gone, or the socket closed).
-struct StopRequested {
+pub(crate) struct StopRequested {
     shared: Arc<Shared>,
     id: u64,
 }
@@ -63,7 +63,7 @@ impl Future for StopRequested {
     }
 }
 
-fn stop_requested(shared: &Arc<Shared>, id: u64) -> StopRequested {
+pub(crate) fn stop_requested(shared: &Arc<Shared>, id: u64) -> StopRequested {
     StopRequested {
         shared: Arc::clone(shared),
         id,

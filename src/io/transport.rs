@@ -137,6 +137,7 @@ impl Listener {
                 io::ErrorKind::Unsupported,
                 "ipc:// endpoints need Unix domain sockets",
             )),
+            Endpoint::Inproc(_) => unreachable!("inproc endpoints are bound by io::inproc"),
         }
     }
 
@@ -252,6 +253,7 @@ impl Stream {
                 io::ErrorKind::Unsupported,
                 "ipc:// endpoints need Unix domain sockets",
             )),
+            Endpoint::Inproc(_) => unreachable!("inproc endpoints are connected by io::inproc"),
         }
     }
 }

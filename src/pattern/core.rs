@@ -198,6 +198,28 @@ impl Link {
     }
 }
 
+/// Offers one input to the pattern: `Ok(None)` when it was taken, `Ok(Some(input))` back
+/// when the peer's queue is full.
+fn offer(
+    pattern: &mut Pattern,
+    events: &mut VecDeque<SocketEvent>,
+    peer: PeerId,
+    input: PeerInput,
+) -> Result<Option<PeerInput>, PeerError> {
+    let subscription = matches!(input, PeerInput::Subscribe(_) | PeerInput::Cancel(_));
+    match pattern.on_input(peer, input) {
+        Ok(()) => {
+            // XPUB hands subscriptions to the application too.
+            if subscription {
+                events.push_back(SocketEvent::SubscriptionsChanged(peer));
+            }
+            Ok(None)
+        }
+        Err(InputError::Full(input)) => Ok(Some(input)),
+        Err(InputError::Refused(limit)) => Err(PeerError::Limit(limit)),
+    }
+}
+
 /// What the core knows of a peer.
 #[derive(Debug)]
 struct PeerEntry {
@@ -422,22 +444,20 @@ impl SocketCore {
                     Some(Event::Cancel(prefix)) => PeerInput::Cancel(prefix),
                 },
             };
-            let subscription = matches!(input, PeerInput::Subscribe(_) | PeerInput::Cancel(_));
-            match pattern.on_input(peer, input) {
-                Ok(()) => {
-                    // XPUB hands subscriptions to the application too.
-                    delivered = true;
-                    if subscription {
-                        events.push_back(SocketEvent::SubscriptionsChanged(peer));
-                    }
-                }
-                Err(InputError::Full(input)) => {
+            match offer(pattern, events, peer, input) {
+                Ok(None) => delivered = true,
+                Ok(Some(input)) => {
                     link.held = Some(input);
                     break Ok(());
                 }
-                Err(InputError::Refused(limit)) => break Err(PeerError::Limit(limit)),
+                Err(err) => break Err(err),
             }
         };
+        self.after_delivery(delivered, connected);
+        result
+    }
+
+    fn after_delivery(&mut self, delivered: bool, connected: bool) {
         if delivered && self.recv_waiting {
             self.recv_waiting = false;
             self.events.push_back(SocketEvent::Readable);
@@ -446,6 +466,127 @@ impl SocketCore {
             self.note_writable(); // a new peer may take what could not be sent
         }
         self.after_pattern_change();
+    }
+
+    /// A peer we connect to ([`SocketCore::add_peer`]) in this same process: no ZMTP
+    /// connection, `info` is what it would have announced
+    /// ([`Config::peer_info`](crate::proto::Config::peer_info)). Its queue is ready at
+    /// once; messages move with [`SocketCore::take_direct`] and
+    /// [`SocketCore::deliver_direct`]. An error (incompatible socket types, a pattern that
+    /// refuses the peer) closes it again, and the monitor says why.
+    pub fn open_direct(&mut self, peer: PeerId, info: PeerInfo) -> Result<(), PeerError> {
+        let Some(entry) = self.peers.get_mut(&peer) else {
+            return Err(PeerError::NotConnected);
+        };
+        entry.open = true;
+        entry.ready = false;
+        self.ready_direct(peer, info)
+    }
+
+    /// A peer of this same process connected to our bound `endpoint` (from `remote`): a
+    /// new peer, ready at once (see [`SocketCore::open_direct`]), reported to the monitor
+    /// as accepted; on error it is gone again.
+    pub fn accept_direct(
+        &mut self,
+        endpoint: Arc<str>,
+        remote: Arc<str>,
+        info: PeerInfo,
+    ) -> Result<PeerId, PeerError> {
+        let peer = self.new_id();
+        self.peers.insert(
+            peer,
+            PeerEntry {
+                persistent: false,
+                open: true,
+                ready: false,
+                endpoint: Arc::clone(&endpoint),
+            },
+        );
+        self.monitor(MonitorEvent::Accepted {
+            endpoint,
+            peer,
+            remote,
+        });
+        self.ready_direct(peer, info).map(|()| peer)
+    }
+
+    fn ready_direct(&mut self, peer: PeerId, info: PeerInfo) -> Result<(), PeerError> {
+        let ours = self.socket_type();
+        let result = if ours.is_compatible_with(info.socket_type) {
+            self.pattern.connected(peer, &info).map_err(PeerError::from)
+        } else {
+            Err(PeerError::Protocol(
+                ConnectionError::IncompatibleSocketType {
+                    ours,
+                    peer: info.socket_type.as_str().to_owned(),
+                },
+            ))
+        };
+        if let Err(err) = result {
+            self.close(peer, None, err.clone().into());
+            return Err(err);
+        }
+        let entry = self.peers.get_mut(&peer).expect("inserted or checked");
+        entry.ready = true;
+        let info = Arc::new(info);
+        self.events
+            .push_back(SocketEvent::Monitor(MonitorEvent::HandshakeSucceeded {
+                endpoint: Arc::clone(&entry.endpoint),
+                peer,
+                info: Arc::clone(&info),
+            }));
+        self.events.push_back(SocketEvent::Connected { peer, info });
+        self.after_delivery(false, true);
+        Ok(())
+    }
+
+    /// Takes up to `max` outputs queued for a peer opened with
+    /// [`SocketCore::open_direct`] or [`SocketCore::accept_direct`], to hand to the other
+    /// socket's [`SocketCore::deliver_direct`] as they are (messages move by value).
+    pub fn take_direct(&mut self, peer: PeerId, max: usize, out: &mut Vec<PeerOutput>) {
+        if !self.is_ready(peer) {
+            return;
+        }
+        let mut moved = false;
+        for _ in 0..max {
+            let Some(output) = self.pattern.pop_output(peer) else {
+                break;
+            };
+            moved |= matches!(output, PeerOutput::Message(_));
+            out.push(output);
+        }
+        if moved && self.below_low_water(peer) {
+            self.note_writable();
+        }
+    }
+
+    /// Hands a direct peer's input to the pattern, from the front, until its queue is
+    /// full (the rest stays in `inputs`; a [`SocketEvent::Wake`] for the peer says when
+    /// to offer it again). An error means the peer broke a limit and must be closed.
+    pub fn deliver_direct(
+        &mut self,
+        peer: PeerId,
+        inputs: &mut VecDeque<PeerInput>,
+    ) -> Result<(), PeerError> {
+        if !self.is_ready(peer) {
+            return Err(PeerError::NotConnected);
+        }
+        let mut delivered = false;
+        let mut result = Ok(());
+        while let Some(input) = inputs.pop_front() {
+            match offer(&mut self.pattern, &mut self.events, peer, input) {
+                Ok(None) => delivered = true,
+                Ok(Some(input)) => {
+                    inputs.push_front(input);
+                    break;
+                }
+                Err(err) => {
+                    result = Err(err);
+                    break;
+                }
+            }
+        }
+        self.after_delivery(delivered, false);
         result
     }
 

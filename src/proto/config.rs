@@ -5,6 +5,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use thiserror::Error;
 
+use super::connection::PeerInfo;
+use super::greeting::{MechanismName, ZmtpVersion};
 use super::metadata::{Metadata, MetadataError};
 use super::socket_type::SocketType;
 #[cfg(feature = "curve")]
@@ -132,6 +134,22 @@ impl Config {
     /// The routing identity we announce, if set.
     pub fn identity(&self) -> Option<&Bytes> {
         self.identity.as_ref()
+    }
+
+    /// What a peer learns of a socket with this configuration from its READY (ZMTP 3.1,
+    /// no security), for transports that skip the handshake: `inproc://`, where both
+    /// sockets live in one process.
+    pub fn peer_info(&self) -> PeerInfo {
+        let metadata = self.local_metadata();
+        PeerInfo {
+            socket_type: self.socket_type,
+            identity: metadata.identity().cloned(),
+            version: ZmtpVersion::V3_1,
+            mechanism: MechanismName::NULL,
+            metadata,
+            user_id: None,
+            auth_metadata: Metadata::new(),
+        }
     }
 
     /// The metadata we send in READY: `Socket-Type`, `Identity` where libzmq sends one,
