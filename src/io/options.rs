@@ -10,7 +10,7 @@ use super::auth::Authenticator;
 use super::runtime::{Runtime, SmolRuntime};
 use super::socket::Socket;
 use super::transport::TlsSettings;
-use crate::pattern::SocketOptions;
+use crate::pattern::{RouterNotify, SocketOptions};
 use crate::proto::{ConfigError, HeartbeatConfig, SocketType};
 use crate::security::Security;
 #[cfg(feature = "curve")]
@@ -53,6 +53,10 @@ pub struct SocketBuilder {
     properties: Vec<(String, Bytes)>,
     /// TLS configurations for `tls+tcp://` endpoints (feature `tls`).
     pub(crate) tls: TlsSettings,
+    /// How long `send` waits before [`Error::Timeout`] (ZMQ_SNDTIMEO); `None`: forever.
+    pub(crate) send_timeout: Option<Duration>,
+    /// How long `recv` waits before [`Error::Timeout`] (ZMQ_RCVTIMEO); `None`: forever.
+    pub(crate) recv_timeout: Option<Duration>,
 }
 
 impl SocketBuilder {
@@ -68,6 +72,8 @@ impl SocketBuilder {
             identity: None,
             properties: Vec::new(),
             tls: TlsSettings::default(),
+            send_timeout: None,
+            recv_timeout: None,
         }
     }
 
@@ -177,6 +183,96 @@ impl SocketBuilder {
     /// XPUB: pass on every subscription, not just new ones (ZMQ_XPUB_VERBOSE).
     pub fn xpub_verbose(mut self, verbose: bool) -> Self {
         self.options.pattern.xpub_verbose = verbose;
+        self
+    }
+
+    /// XPUB: pass on every subscription and every cancel, not just the first and last of
+    /// each prefix (ZMQ_XPUB_VERBOSER).
+    pub fn xpub_verboser(mut self, verboser: bool) -> Self {
+        self.options.pattern.xpub_verboser = verboser;
+        self
+    }
+
+    /// XPUB: the application makes the subscriptions (ZMQ_XPUB_MANUAL): every
+    /// subscription a peer sends is received as a `0x01`/`0x00` message and applied only
+    /// when the application calls [`Socket::subscribe`] (or `unsubscribe`) on the XPUB,
+    /// for the peer whose message it received last. See `examples/last_value_cache.rs`.
+    pub fn xpub_manual(mut self, manual: bool) -> Self {
+        self.options.pattern.xpub_manual = manual;
+        self
+    }
+
+    /// PUB/XPUB: a message sent to each new subscriber first (ZMQ_XPUB_WELCOME_MSG);
+    /// subscribers see it if they subscribe to it. Empty: none (the default).
+    pub fn xpub_welcome_msg(mut self, msg: impl Into<Bytes>) -> Self {
+        self.options.pattern.xpub_welcome_msg = Some(msg.into()).filter(|m| !m.is_empty());
+        self
+    }
+
+    /// PUB/XPUB: wait while a matching subscriber is at its HWM instead of dropping the
+    /// message for it (ZMQ_XPUB_NODROP): `send` waits, `try_send` returns
+    /// [`Error::WouldBlock`].
+    pub fn xpub_nodrop(mut self, nodrop: bool) -> Self {
+        self.options.pattern.xpub_nodrop = nodrop;
+        self
+    }
+
+    /// PUB/XPUB: send what matches no subscription of a peer; SUB/XSUB: receive what
+    /// matches no subscription (ZMQ_INVERT_MATCHING). Set it on both ends.
+    pub fn invert_matching(mut self, invert: bool) -> Self {
+        self.options.pattern.invert_matching = invert;
+        self
+    }
+
+    /// PUSH, PULL, DEALER, PUB, SUB: keep only the newest message in each queue
+    /// (ZMQ_CONFLATE). Meant for single-part messages, as in libzmq (here a multipart
+    /// message is kept or replaced whole).
+    pub fn conflate(mut self, conflate: bool) -> Self {
+        self.options.pattern.conflate = conflate;
+        self
+    }
+
+    /// ROUTER, DEALER, REQ: send an empty message to each new peer, so that a ROUTER
+    /// there learns our routing id at once (ZMQ_PROBE_ROUTER).
+    pub fn probe_router(mut self, probe: bool) -> Self {
+        self.options.pattern.probe_router = probe;
+        self
+    }
+
+    /// ROUTER: receive `[routing id, empty]` when a peer connects or disconnects, as
+    /// `notify` asks (ZMQ_ROUTER_NOTIFY, a libzmq draft option).
+    pub fn router_notify(mut self, notify: RouterNotify) -> Self {
+        self.options.pattern.router_notify = notify;
+        self
+    }
+
+    /// ROUTER, DEALER: a message sent first on every new connection (ZMQ_HELLO_MSG, a
+    /// libzmq draft option). Empty: none (the default).
+    pub fn hello_msg(mut self, msg: impl Into<Bytes>) -> Self {
+        self.options.pattern.hello_msg = Some(msg.into()).filter(|m| !m.is_empty());
+        self
+    }
+
+    /// ROUTER: a message received as if from a peer whose accepted connection dropped
+    /// (ZMQ_DISCONNECT_MSG, a libzmq draft option). Empty: none (the default).
+    pub fn disconnect_msg(mut self, msg: impl Into<Bytes>) -> Self {
+        self.options.pattern.disconnect_msg = Some(msg.into()).filter(|m| !m.is_empty());
+        self
+    }
+
+    /// How long [`Socket::send`] waits for room before failing with [`Error::Timeout`]
+    /// (ZMQ_SNDTIMEO); the message is then not sent. `None` (the default): forever.
+    /// Timed by the socket's [`Runtime`].
+    pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// How long [`Socket::recv`] and [`Socket::recv_from`] wait for a message before
+    /// failing with [`Error::Timeout`] (ZMQ_RCVTIMEO). `None` (the default): forever.
+    /// Timed by the socket's [`Runtime`].
+    pub fn recv_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.recv_timeout = timeout;
         self
     }
 

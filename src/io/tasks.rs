@@ -259,7 +259,11 @@ where
     let peer = driver.peer();
     let (socket_type, state_waiters, handshaken) = shared.with(|inner| {
         let task = inner.peers.remove(&peer);
-        inner.core.close(peer, Some(driver.link_mut()));
+        if matches!(ended, Ended::Stopped) {
+            inner.core.close_stopped(peer, Some(driver.link_mut()));
+        } else {
+            inner.core.close(peer, Some(driver.link_mut()));
+        }
         inner.retire_peer_info(peer);
         let handshaken = task.as_ref().is_some_and(|t| t.handshaken);
         if task.is_some_and(|t| t.remove_on_close) {

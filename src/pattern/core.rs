@@ -202,6 +202,8 @@ struct PeerEntry {
     open: bool,
     /// That connection completed its handshake.
     ready: bool,
+    /// The hello message ([`Pattern::hello_msg`]) is still to go first on the connection.
+    greet: bool,
 }
 
 /// A socket's pattern and peers, without their connections: the state every connection of
@@ -264,6 +266,7 @@ impl SocketCore {
                 persistent: true,
                 open: false,
                 ready: false,
+                greet: false,
             },
         );
         Ok(peer)
@@ -289,6 +292,7 @@ impl SocketCore {
                 persistent: false,
                 open: true,
                 ready: false,
+                greet: false,
             },
         );
         self.events.push_back(SocketEvent::Wake(peer));
@@ -306,6 +310,17 @@ impl SocketCore {
     /// the connection decoded before is delivered (see [`Pattern::accept_final_input`]),
     /// then an accepted peer goes away, a connected one keeps its queue.
     pub fn close(&mut self, peer: PeerId, link: Option<&mut Link>) {
+        self.end(peer, link, true);
+    }
+
+    /// [`SocketCore::close`] for a connection we ended ourselves (disconnect, unbind,
+    /// closing the socket): the application is not told of the drop as if from the peer
+    /// (ROUTER_NOTIFY, DISCONNECT_MSG), as libzmq tells it only of connection errors.
+    pub fn close_stopped(&mut self, peer: PeerId, link: Option<&mut Link>) {
+        self.end(peer, link, false);
+    }
+
+    fn end(&mut self, peer: PeerId, link: Option<&mut Link>, dropped: bool) {
         if !self.peers.contains_key(&peer) {
             return;
         }
@@ -316,8 +331,18 @@ impl SocketCore {
             let _ = self.deliver(peer, link);
         }
         let entry = self.peers.get_mut(&peer).expect("checked above");
+        let was_ready = std::mem::take(&mut entry.ready);
         entry.open = false;
-        entry.ready = false;
+        // ROUTER_NOTIFY and DISCONNECT_MSG: the drop reported as the peer's last input.
+        if was_ready && dropped {
+            let accepted = !entry.persistent;
+            self.pattern.accept_final_input(peer);
+            if self.pattern.connection_ended(peer, accepted) && self.recv_waiting {
+                self.recv_waiting = false;
+                self.events.push_back(SocketEvent::Readable);
+            }
+        }
+        let entry = self.peers.get_mut(&peer).expect("checked above");
         if entry.persistent && !self.options.immediate {
             self.pattern.disconnected(peer);
         } else {
@@ -362,6 +387,7 @@ impl SocketCore {
                             break Err(err.into());
                         }
                         entry.ready = true;
+                        entry.greet = pattern.hello_msg().is_some();
                         events.push_back(SocketEvent::Connected { peer, info });
                         connected = true;
                         continue;
@@ -404,6 +430,12 @@ impl SocketCore {
     pub fn take_outputs(&mut self, peer: PeerId, link: &Link, out: &mut Vec<PeerOutput>) {
         if !link.conn.is_ready() {
             return;
+        }
+        if let Some(entry) = self.peers.get_mut(&peer)
+            && std::mem::take(&mut entry.greet)
+            && let Some(hello) = self.pattern.hello_msg()
+        {
+            out.push(PeerOutput::Message(hello.clone())); // before anything queued
         }
         let mut room = self
             .options
