@@ -337,10 +337,7 @@ impl SocketCore {
         if was_ready && dropped {
             let accepted = !entry.persistent;
             self.pattern.accept_final_input(peer);
-            if self.pattern.connection_ended(peer, accepted) && self.recv_waiting {
-                self.recv_waiting = false;
-                self.events.push_back(SocketEvent::Readable);
-            }
+            self.pattern.connection_ended(peer, accepted);
         }
         let entry = self.peers.get_mut(&peer).expect("checked above");
         if entry.persistent && !self.options.immediate {
@@ -351,6 +348,11 @@ impl SocketCore {
             if !persistent {
                 self.peers.remove(&peer);
             }
+        }
+        // A message reporting the drop (ROUTER_NOTIFY, DISCONNECT_MSG) or an XPUB's
+        // notice of the subscriptions that went with the peer may now wait.
+        if std::mem::take(&mut self.recv_waiting) {
+            self.events.push_back(SocketEvent::Readable);
         }
         self.after_pattern_change();
     }
@@ -390,6 +392,7 @@ impl SocketCore {
                         entry.greet = pattern.hello_msg().is_some();
                         events.push_back(SocketEvent::Connected { peer, info });
                         connected = true;
+                        delivered = true; // a ROUTER_NOTIFY message may wait
                         continue;
                     }
                     Some(Event::Message(msg)) => PeerInput::Message(msg),

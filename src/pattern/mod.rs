@@ -383,10 +383,8 @@ trait Behavior: fmt::Debug + Send {
     }
 
     /// A connection to `peer` that completed its handshake has dropped (not closed by us):
-    /// ROUTER reports it to the application. Whether anything was queued for it.
-    fn connection_ended(&mut self, _pipes: &mut Pipes, _peer: PeerId, _accepted: bool) -> bool {
-        false
-    }
+    /// ROUTER reports it to the application.
+    fn connection_ended(&mut self, _pipes: &mut Pipes, _peer: PeerId, _accepted: bool) {}
 
     /// A message from a peer; by default queued for the application.
     fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
@@ -495,9 +493,9 @@ impl Pattern {
     /// A connection to `peer` that had completed its handshake dropped (`accepted`: we
     /// were its server); call before [`Pattern::disconnected`] or [`Pattern::detach`].
     /// ROUTER reports it as its options ask ([`PatternOptions::router_notify`],
-    /// [`PatternOptions::disconnect_msg`]). Returns whether a message was queued for the
-    /// application. Not called when we close the connection ourselves.
-    pub fn connection_ended(&mut self, peer: PeerId, accepted: bool) -> bool {
+    /// [`PatternOptions::disconnect_msg`]). Not called when we close the connection
+    /// ourselves.
+    pub fn connection_ended(&mut self, peer: PeerId, accepted: bool) {
         self.behavior
             .connection_ended(&mut self.pipes, peer, accepted)
     }

@@ -99,20 +99,16 @@ impl Behavior for Router {
         Ok(())
     }
 
-    fn connection_ended(&mut self, pipes: &mut Pipes, peer: PeerId, accepted: bool) -> bool {
+    fn connection_ended(&mut self, pipes: &mut Pipes, peer: PeerId, accepted: bool) {
         // libzmq's order: the engine's notification, then the session's disconnect message
         // (for accepted connections only). Both go in beyond the HWM: the connection has
-        // ended, so they are its final input.
-        let mut queued = false;
+        // ended, so they are its final input, and cannot be refused.
         if self.notify.disconnect {
-            queued |= self
-                .on_message(pipes, peer, Msg::from(Bytes::new()))
-                .is_ok();
+            let _ = self.on_message(pipes, peer, Msg::from(Bytes::new()));
         }
         if accepted && let Some(msg) = self.disconnect_msg.clone() {
-            queued |= self.on_message(pipes, peer, Msg::from(msg)).is_ok();
+            let _ = self.on_message(pipes, peer, Msg::from(msg));
         }
-        queued
     }
 
     fn disconnected(&mut self, pipes: &mut Pipes, peer: PeerId) {
