@@ -241,3 +241,24 @@ fn send_and_recv_timeouts() {
     bounded("send", push_patient.send("y")).unwrap();
     assert_eq!(recv(&pull), m(&["y"]));
 }
+
+// ZMQ_TCP_KEEPALIVE, _CNT, _IDLE, _INTVL: applied to every connection, accepted and made
+// (read back from the socket in `io::transport`'s unit tests); here, that connections so
+// configured work both ways.
+#[test]
+fn tcp_keepalive_options_leave_connections_working() {
+    let keepalive = |b: SocketBuilder| {
+        b.tcp_keepalive(true)
+            .tcp_keepalive_count(3)
+            .tcp_keepalive_idle(Duration::from_secs(30))
+            .tcp_keepalive_interval(Duration::from_secs(5))
+    };
+    let rep = build(SocketType::Rep, keepalive);
+    let endpoint = rep.bind(TCP).unwrap();
+    let req = build(SocketType::Req, keepalive);
+    req.connect(&endpoint).unwrap();
+    bounded("send", req.send("ping")).unwrap();
+    assert_eq!(recv(&rep), m(&["ping"]));
+    bounded("send", rep.send("pong")).unwrap();
+    assert_eq!(recv(&req), m(&["pong"]));
+}

@@ -76,7 +76,7 @@ use crate::proto::ConfigError;
 pub use crate::endpoint::{Endpoint, Host};
 pub use auth::{AuthFuture, Authenticator};
 pub use options::{
-    DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder,
+    DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder, TcpKeepalive,
 };
 pub use runtime::{
     ExecutorRuntime, IoThreads, LocalRuntime, Runtime, SmolRuntime, SpawnRuntime, Task, Timer,

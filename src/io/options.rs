@@ -24,6 +24,34 @@ pub const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(100);
 /// Default longest reconnect delay; delays double up to it (ZMQ_RECONNECT_IVL_MAX).
 pub const DEFAULT_RECONNECT_IVL_MAX: Duration = Duration::from_secs(5);
 
+/// TCP keepalive on a socket's TCP connections (libzmq's ZMQ_TCP_KEEPALIVE, _CNT, _IDLE
+/// and _INTVL; `None` is libzmq's -1: the operating system's default). The count, idle
+/// time and interval apply only when `enabled` is `Some(true)`, as in libzmq.
+///
+/// Applied on Unix (the count and interval not on OpenBSD, Haiku, QNX or Redox, the idle
+/// time not on OpenBSD, Haiku or QNX: those systems have no such per-socket options);
+/// elsewhere the settings are ignored. A setting the system refuses is logged, and the
+/// connection goes on without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TcpKeepalive {
+    /// SO_KEEPALIVE on (`Some(true)`) or off (`Some(false)`) (ZMQ_TCP_KEEPALIVE).
+    pub enabled: Option<bool>,
+    /// Unanswered probes before the connection is dropped (ZMQ_TCP_KEEPALIVE_CNT).
+    pub count: Option<u32>,
+    /// Idle time before the first probe, in whole seconds (ZMQ_TCP_KEEPALIVE_IDLE).
+    pub idle: Option<Duration>,
+    /// Time between probes, in whole seconds (ZMQ_TCP_KEEPALIVE_INTVL).
+    pub interval: Option<Duration>,
+}
+
+impl TcpKeepalive {
+    /// Whether anything differs from the system's defaults.
+    pub(crate) fn is_default(&self) -> bool {
+        self.enabled.is_none()
+    }
+}
+
 /// Builds a [`Socket`] with options (libzmq's `setsockopt`, before first use).
 ///
 /// ```
@@ -57,6 +85,8 @@ pub struct SocketBuilder {
     pub(crate) send_timeout: Option<Duration>,
     /// How long `recv` waits before [`Error::Timeout`] (ZMQ_RCVTIMEO); `None`: forever.
     pub(crate) recv_timeout: Option<Duration>,
+    /// Keepalive settings of TCP connections.
+    pub(crate) tcp_keepalive: TcpKeepalive,
 }
 
 impl SocketBuilder {
@@ -74,6 +104,7 @@ impl SocketBuilder {
             tls: TlsSettings::default(),
             send_timeout: None,
             recv_timeout: None,
+            tcp_keepalive: TcpKeepalive::default(),
         }
     }
 
@@ -273,6 +304,34 @@ impl SocketBuilder {
     /// Timed by the socket's [`Runtime`].
     pub fn recv_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.recv_timeout = timeout;
+        self
+    }
+
+    /// Turns TCP keepalive on or off on the socket's TCP connections (ZMQ_TCP_KEEPALIVE;
+    /// by default the system decides). See [`TcpKeepalive`] for the platforms.
+    pub fn tcp_keepalive(mut self, enabled: bool) -> Self {
+        self.tcp_keepalive.enabled = Some(enabled);
+        self
+    }
+
+    /// Unanswered keepalive probes before a connection is dropped
+    /// (ZMQ_TCP_KEEPALIVE_CNT); only with [`tcp_keepalive`](Self::tcp_keepalive) on.
+    pub fn tcp_keepalive_count(mut self, probes: u32) -> Self {
+        self.tcp_keepalive.count = Some(probes);
+        self
+    }
+
+    /// Idle time before the first keepalive probe, in whole seconds
+    /// (ZMQ_TCP_KEEPALIVE_IDLE); only with [`tcp_keepalive`](Self::tcp_keepalive) on.
+    pub fn tcp_keepalive_idle(mut self, idle: Duration) -> Self {
+        self.tcp_keepalive.idle = Some(idle);
+        self
+    }
+
+    /// Time between keepalive probes, in whole seconds (ZMQ_TCP_KEEPALIVE_INTVL); only
+    /// with [`tcp_keepalive`](Self::tcp_keepalive) on.
+    pub fn tcp_keepalive_interval(mut self, interval: Duration) -> Self {
+        self.tcp_keepalive.interval = Some(interval);
         self
     }
 

@@ -102,6 +102,7 @@ impl Socket {
                     core,
                     Arc::clone(&builder.runtime),
                     builder.authenticator.clone(),
+                    builder.tcp_keepalive,
                 ),
                 linger: builder.linger,
                 backoff: Backoff {
