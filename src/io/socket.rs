@@ -392,14 +392,17 @@ impl Socket {
     }
 
     /// SUB/XSUB: receive messages starting with `prefix` (from every current and future
-    /// peer).
+    /// peer). XPUB with [`SocketBuilder::xpub_manual`]: send messages starting with
+    /// `prefix` to the peer whose subscription message was received last.
     pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<(), Error> {
         self.shared()
             .with(|inner| inner.core.subscribe(prefix.as_ref()))
             .map_err(Error::Send)
     }
 
-    /// SUB/XSUB: drop one subscription to `prefix`.
+    /// SUB/XSUB: drop one subscription to `prefix`. XPUB with
+    /// [`SocketBuilder::xpub_manual`]: for the peer whose subscription message was received
+    /// last.
     pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<(), Error> {
         self.shared()
             .with(|inner| inner.core.unsubscribe(prefix.as_ref()))

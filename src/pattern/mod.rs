@@ -582,7 +582,9 @@ impl Pattern {
         self.behavior.recv(&mut self.pipes)
     }
 
-    /// SUB/XSUB: subscribe to a prefix (sent to every current and future peer).
+    /// SUB/XSUB: subscribe to a prefix (sent to every current and future peer). XPUB
+    /// with [`PatternOptions::xpub_manual`]: subscribe the peer whose notice
+    /// [`Pattern::recv`] returned last.
     pub fn subscribe(&mut self, prefix: &[u8]) -> Result<(), SendError> {
         self.behavior.subscription(&mut self.pipes, prefix, true)
     }
