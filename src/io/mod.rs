@@ -81,7 +81,7 @@ pub use auth::{AuthFuture, Authenticator};
 pub use monitor::Monitor;
 pub(crate) use monitor::MonitorSink;
 pub use options::{
-    DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder,
+    DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder, TcpKeepalive,
 };
 pub use runtime::{
     ExecutorRuntime, IoThreads, LocalRuntime, Runtime, SmolRuntime, SpawnRuntime, Task, Timer,

@@ -11,7 +11,7 @@ use super::monitor::{Monitor, MonitorSink};
 use super::runtime::{Runtime, SmolRuntime};
 use super::socket::Socket;
 use super::transport::TlsSettings;
-use crate::pattern::SocketOptions;
+use crate::pattern::{RouterNotify, SocketOptions};
 use crate::proto::{ConfigError, HeartbeatConfig, SocketType};
 use crate::security::Security;
 #[cfg(feature = "curve")]
@@ -24,6 +24,34 @@ pub const DEFAULT_LINGER: Duration = Duration::from_secs(30);
 pub const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(100);
 /// Default longest reconnect delay; delays double up to it (ZMQ_RECONNECT_IVL_MAX).
 pub const DEFAULT_RECONNECT_IVL_MAX: Duration = Duration::from_secs(5);
+
+/// TCP keepalive on a socket's TCP connections (libzmq's ZMQ_TCP_KEEPALIVE, _CNT, _IDLE
+/// and _INTVL; `None` is libzmq's -1: the operating system's default). The count, idle
+/// time and interval apply only when `enabled` is `Some(true)`, as in libzmq.
+///
+/// Applied on Unix (the count and interval not on OpenBSD, Haiku, QNX or Redox, the idle
+/// time not on OpenBSD, Haiku or QNX: those systems have no such per-socket options);
+/// elsewhere the settings are ignored. A setting the system refuses is logged, and the
+/// connection goes on without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TcpKeepalive {
+    /// SO_KEEPALIVE on (`Some(true)`) or off (`Some(false)`) (ZMQ_TCP_KEEPALIVE).
+    pub enabled: Option<bool>,
+    /// Unanswered probes before the connection is dropped (ZMQ_TCP_KEEPALIVE_CNT).
+    pub count: Option<u32>,
+    /// Idle time before the first probe, in whole seconds (ZMQ_TCP_KEEPALIVE_IDLE).
+    pub idle: Option<Duration>,
+    /// Time between probes, in whole seconds (ZMQ_TCP_KEEPALIVE_INTVL).
+    pub interval: Option<Duration>,
+}
+
+impl TcpKeepalive {
+    /// Whether anything differs from the system's defaults.
+    pub(crate) fn is_default(&self) -> bool {
+        self.enabled.is_none()
+    }
+}
 
 /// Builds a [`Socket`] with options (libzmq's `setsockopt`, before first use).
 ///
@@ -56,6 +84,12 @@ pub struct SocketBuilder {
     pub(crate) tls: TlsSettings,
     /// Monitors that watch the socket from the start.
     pub(crate) monitors: Vec<MonitorSink>,
+    /// How long `send` waits before [`Error::Timeout`] (ZMQ_SNDTIMEO); `None`: forever.
+    pub(crate) send_timeout: Option<Duration>,
+    /// How long `recv` waits before [`Error::Timeout`] (ZMQ_RCVTIMEO); `None`: forever.
+    pub(crate) recv_timeout: Option<Duration>,
+    /// Keepalive settings of TCP connections.
+    pub(crate) tcp_keepalive: TcpKeepalive,
 }
 
 impl SocketBuilder {
@@ -72,6 +106,9 @@ impl SocketBuilder {
             properties: Vec::new(),
             tls: TlsSettings::default(),
             monitors: Vec::new(),
+            send_timeout: None,
+            recv_timeout: None,
+            tcp_keepalive: TcpKeepalive::default(),
         }
     }
 
@@ -181,6 +218,124 @@ impl SocketBuilder {
     /// XPUB: pass on every subscription, not just new ones (ZMQ_XPUB_VERBOSE).
     pub fn xpub_verbose(mut self, verbose: bool) -> Self {
         self.options.pattern.xpub_verbose = verbose;
+        self
+    }
+
+    /// XPUB: pass on every subscription and every cancel, not just the first and last of
+    /// each prefix (ZMQ_XPUB_VERBOSER).
+    pub fn xpub_verboser(mut self, verboser: bool) -> Self {
+        self.options.pattern.xpub_verboser = verboser;
+        self
+    }
+
+    /// XPUB: the application makes the subscriptions (ZMQ_XPUB_MANUAL): every
+    /// subscription a peer sends is received as a `0x01`/`0x00` message and applied only
+    /// when the application calls [`Socket::subscribe`] (or `unsubscribe`) on the XPUB,
+    /// for the peer whose message it received last. See `examples/last_value_cache.rs`.
+    pub fn xpub_manual(mut self, manual: bool) -> Self {
+        self.options.pattern.xpub_manual = manual;
+        self
+    }
+
+    /// PUB/XPUB: a message sent to each new subscriber first (ZMQ_XPUB_WELCOME_MSG);
+    /// subscribers see it if they subscribe to it. Empty: none (the default).
+    pub fn xpub_welcome_msg(mut self, msg: impl Into<Bytes>) -> Self {
+        self.options.pattern.xpub_welcome_msg = Some(msg.into()).filter(|m| !m.is_empty());
+        self
+    }
+
+    /// PUB/XPUB: wait while a matching subscriber is at its HWM instead of dropping the
+    /// message for it (ZMQ_XPUB_NODROP): `send` waits, `try_send` returns
+    /// [`Error::WouldBlock`].
+    pub fn xpub_nodrop(mut self, nodrop: bool) -> Self {
+        self.options.pattern.xpub_nodrop = nodrop;
+        self
+    }
+
+    /// PUB/XPUB: send what matches no subscription of a peer; SUB/XSUB: receive what
+    /// matches no subscription (ZMQ_INVERT_MATCHING). Set it on both ends.
+    pub fn invert_matching(mut self, invert: bool) -> Self {
+        self.options.pattern.invert_matching = invert;
+        self
+    }
+
+    /// PUSH, PULL, DEALER, PUB, SUB: keep only the newest message in each queue
+    /// (ZMQ_CONFLATE). Meant for single-part messages, as in libzmq (here a multipart
+    /// message is kept or replaced whole).
+    pub fn conflate(mut self, conflate: bool) -> Self {
+        self.options.pattern.conflate = conflate;
+        self
+    }
+
+    /// ROUTER, DEALER, REQ: send an empty message to each new peer, so that a ROUTER
+    /// there learns our routing id at once (ZMQ_PROBE_ROUTER).
+    pub fn probe_router(mut self, probe: bool) -> Self {
+        self.options.pattern.probe_router = probe;
+        self
+    }
+
+    /// ROUTER: receive `[routing id, empty]` when a peer connects or disconnects, as
+    /// `notify` asks (ZMQ_ROUTER_NOTIFY, a libzmq draft option).
+    pub fn router_notify(mut self, notify: RouterNotify) -> Self {
+        self.options.pattern.router_notify = notify;
+        self
+    }
+
+    /// ROUTER, DEALER: a message sent first on every new connection (ZMQ_HELLO_MSG, a
+    /// libzmq draft option). Empty: none (the default).
+    pub fn hello_msg(mut self, msg: impl Into<Bytes>) -> Self {
+        self.options.pattern.hello_msg = Some(msg.into()).filter(|m| !m.is_empty());
+        self
+    }
+
+    /// ROUTER: a message received as if from a peer whose accepted connection dropped
+    /// (ZMQ_DISCONNECT_MSG, a libzmq draft option). Empty: none (the default).
+    pub fn disconnect_msg(mut self, msg: impl Into<Bytes>) -> Self {
+        self.options.pattern.disconnect_msg = Some(msg.into()).filter(|m| !m.is_empty());
+        self
+    }
+
+    /// How long [`Socket::send`] waits for room before failing with [`Error::Timeout`]
+    /// (ZMQ_SNDTIMEO); the message is then not sent. `None` (the default): forever.
+    /// Timed by the socket's [`Runtime`].
+    pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// How long [`Socket::recv`] and [`Socket::recv_from`] wait for a message before
+    /// failing with [`Error::Timeout`] (ZMQ_RCVTIMEO). `None` (the default): forever.
+    /// Timed by the socket's [`Runtime`].
+    pub fn recv_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.recv_timeout = timeout;
+        self
+    }
+
+    /// Turns TCP keepalive on or off on the socket's TCP connections (ZMQ_TCP_KEEPALIVE;
+    /// by default the system decides). See [`TcpKeepalive`] for the platforms.
+    pub fn tcp_keepalive(mut self, enabled: bool) -> Self {
+        self.tcp_keepalive.enabled = Some(enabled);
+        self
+    }
+
+    /// Unanswered keepalive probes before a connection is dropped
+    /// (ZMQ_TCP_KEEPALIVE_CNT); only with [`tcp_keepalive`](Self::tcp_keepalive) on.
+    pub fn tcp_keepalive_count(mut self, probes: u32) -> Self {
+        self.tcp_keepalive.count = Some(probes);
+        self
+    }
+
+    /// Idle time before the first keepalive probe, in whole seconds
+    /// (ZMQ_TCP_KEEPALIVE_IDLE); only with [`tcp_keepalive`](Self::tcp_keepalive) on.
+    pub fn tcp_keepalive_idle(mut self, idle: Duration) -> Self {
+        self.tcp_keepalive.idle = Some(idle);
+        self
+    }
+
+    /// Time between keepalive probes, in whole seconds (ZMQ_TCP_KEEPALIVE_INTVL); only
+    /// with [`tcp_keepalive`](Self::tcp_keepalive) on.
+    pub fn tcp_keepalive_interval(mut self, interval: Duration) -> Self {
+        self.tcp_keepalive.interval = Some(interval);
         self
     }
 

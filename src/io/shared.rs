@@ -12,6 +12,7 @@ use std::task::Waker;
 
 use super::auth::Authenticator;
 use super::monitor::MonitorSink;
+use super::options::TcpKeepalive;
 use super::runtime::Runtime;
 use super::tasks::EndpointTask;
 use crate::pattern::{PeerId, SocketCore, SocketEvent};
@@ -76,6 +77,8 @@ pub(crate) struct Shared {
     pub(crate) runtime: Arc<dyn Runtime>,
     /// Decides on clients' credentials, if the socket has an authenticator.
     pub(crate) authenticator: Option<Authenticator>,
+    /// Applied to every TCP connection when it is made.
+    pub(crate) tcp_keepalive: TcpKeepalive,
 }
 
 /// Wakers to wake once the lock is released.
@@ -95,10 +98,12 @@ impl Shared {
         core: SocketCore,
         runtime: Arc<dyn Runtime>,
         authenticator: Option<Authenticator>,
+        tcp_keepalive: TcpKeepalive,
     ) -> Arc<Self> {
         Arc::new(Self {
             runtime,
             authenticator,
+            tcp_keepalive,
             inner: Mutex::new(Inner {
                 core,
                 peers: HashMap::new(),

@@ -29,6 +29,9 @@ struct Handle {
     linger: Duration,
     backoff: Backoff,
     tls: TlsSettings,
+    /// ZMQ_SNDTIMEO and ZMQ_RCVTIMEO.
+    send_timeout: Option<Duration>,
+    recv_timeout: Option<Duration>,
 }
 
 /// A ZeroMQ socket: binds and connects over `tcp://`, `ipc://` and (feature `tls`, between
@@ -101,6 +104,7 @@ impl Socket {
                     core,
                     Arc::clone(&builder.runtime),
                     builder.authenticator.clone(),
+                    builder.tcp_keepalive,
                 ),
                 linger: builder.linger,
                 backoff: Backoff {
@@ -109,6 +113,8 @@ impl Socket {
                     connect_timeout: handshake.unwrap_or(Duration::from_secs(30)),
                 },
                 tls: builder.tls.clone(),
+                send_timeout: builder.send_timeout,
+                recv_timeout: builder.recv_timeout,
             }),
             sink_pending: None,
         };
@@ -335,10 +341,32 @@ impl Socket {
 
     /// Sends a message, waiting while the pattern says "would block" (PUSH, DEALER, REQ
     /// and PAIR at their high-water mark, or with no peer yet). PUB, XPUB and ROUTER never
-    /// wait: they drop for peers that cannot keep up.
+    /// wait: they drop for peers that cannot keep up (unless ROUTER_MANDATORY or
+    /// XPUB_NODROP). With a [`SocketBuilder::send_timeout`], gives up after it with
+    /// [`Error::Timeout`], the message unsent.
     pub async fn send(&self, msg: impl Into<Msg>) -> Result<(), Error> {
         let mut msg = Some(msg.into());
-        poll_fn(|cx| self.poll_send(cx, &mut msg)).await
+        self.timed(
+            self.handle.send_timeout,
+            poll_fn(|cx| self.poll_send(cx, &mut msg)),
+        )
+        .await
+    }
+
+    /// `operation`, or [`Error::Timeout`] once `timeout` has passed on the runtime's timer.
+    async fn timed<T>(
+        &self,
+        timeout: Option<Duration>,
+        operation: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let Some(timeout) = timeout else {
+            return operation.await;
+        };
+        or(operation, async {
+            sleep(&*self.shared().runtime, timeout).await;
+            Err(Error::Timeout(timeout))
+        })
+        .await
     }
 
     /// Sends without waiting; [`Error::WouldBlock`] hands the message back.
@@ -383,10 +411,12 @@ impl Socket {
     ///
     /// It waits as long as it takes: a REQ whose replier died after taking the request
     /// waits forever, as in libzmq (the request is not resent). Use
-    /// [`Socket::recv_timeout`], or REQ with `req_relaxed` and `req_correlate` so that a
-    /// new request may replace the lost one (see [`SocketType::Req`]).
+    /// [`Socket::recv_timeout`], [`SocketBuilder::recv_timeout`], or REQ with
+    /// `req_relaxed` and `req_correlate` so that a new request may replace the lost one
+    /// (see [`SocketType::Req`]).
     pub async fn recv(&self) -> Result<Msg, Error> {
-        poll_fn(|cx| self.poll_recv(cx)).await
+        self.timed(self.handle.recv_timeout, poll_fn(|cx| self.poll_recv(cx)))
+            .await
     }
 
     /// Receives the next message with what its sender announced and was authenticated as
@@ -395,7 +425,11 @@ impl Socket {
     /// long as messages from it wait; it is `None` only if more than a thousand closed
     /// peers had unread messages at once.
     pub async fn recv_from(&self) -> Result<Received, Error> {
-        poll_fn(|cx| self.poll_recv_from(cx)).await
+        self.timed(
+            self.handle.recv_timeout,
+            poll_fn(|cx| self.poll_recv_from(cx)),
+        )
+        .await
     }
 
     /// Receives a message if one is there.
@@ -408,13 +442,11 @@ impl Socket {
         })
     }
 
-    /// Receives the next message, giving up after `timeout` with [`Error::Timeout`].
+    /// Receives the next message, giving up after `timeout` with [`Error::Timeout`]
+    /// (whatever [`SocketBuilder::recv_timeout`] says).
     pub async fn recv_timeout(&self, timeout: Duration) -> Result<Msg, Error> {
-        or(self.recv(), async {
-            sleep(&*self.shared().runtime, timeout).await;
-            Err(Error::Timeout(timeout))
-        })
-        .await
+        self.timed(Some(timeout), poll_fn(|cx| self.poll_recv(cx)))
+            .await
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Msg, Error>> {
@@ -442,14 +474,17 @@ impl Socket {
     }
 
     /// SUB/XSUB: receive messages starting with `prefix` (from every current and future
-    /// peer).
+    /// peer). XPUB with [`SocketBuilder::xpub_manual`]: send messages starting with
+    /// `prefix` to the peer whose subscription message was received last.
     pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<(), Error> {
         self.shared()
             .with(|inner| inner.core.subscribe(prefix.as_ref()))
             .map_err(Error::Send)
     }
 
-    /// SUB/XSUB: drop one subscription to `prefix`.
+    /// SUB/XSUB: drop one subscription to `prefix`. XPUB with
+    /// [`SocketBuilder::xpub_manual`]: for the peer whose subscription message was received
+    /// last.
     pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<(), Error> {
         self.shared()
             .with(|inner| inner.core.unsubscribe(prefix.as_ref()))

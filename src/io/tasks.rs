@@ -77,6 +77,14 @@ fn spawn(runtime: &dyn Runtime, task: impl Future<Output = ()> + Send + 'static)
     runtime.spawn(Box::pin(task));
 }
 
+/// Applies the socket's TCP settings to a new connection; one the system refuses is logged
+/// and the connection goes on without it.
+fn tune(shared: &Shared, stream: &Stream) {
+    if let Err(err) = stream.apply_keepalive(&shared.tcp_keepalive) {
+        log::warn!("{}: TCP keepalive not set: {err}", stream.peer_address());
+    }
+}
+
 /// Accepts connections on a bound endpoint until it is unbound or the socket closes.
 pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) {
     let guard = shared.task_started();
@@ -91,6 +99,7 @@ pub(crate) fn spawn_listener(shared: &Arc<Shared>, id: u64, listener: Listener) 
             match accepted {
                 None => break,
                 Some(Ok(stream)) => {
+                    tune(&shared, &stream);
                     #[cfg(feature = "tls")]
                     if let Some(acceptor) = listener.tls_acceptor() {
                         spawn_tls_accepted(&shared, id, stream, acceptor);
@@ -371,6 +380,7 @@ pub(crate) fn spawn_connector(
             match attempt {
                 None => break,
                 Some(Ok(stream)) => {
+                    tune(&shared, &stream);
                     let remote: Arc<str> = stream.remote_endpoint().into();
                     // Registered under the lock that `close` and `disconnect` take, so a
                     // connection made while they run is dropped instead of escaping them.

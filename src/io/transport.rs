@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use async_io::Async;
 use futures_io::{AsyncRead, AsyncWrite};
 
+use super::options::TcpKeepalive;
 use crate::endpoint::{Endpoint, Host};
 
 /// The TLS configurations of a socket (empty without the `tls` feature).
@@ -222,6 +223,20 @@ fn remove_stale_socket(path: &std::path::Path) {
 }
 
 impl Stream {
+    /// Applies the socket's keepalive settings if this is a TCP connection (TLS included).
+    pub(crate) fn apply_keepalive(&self, keepalive: &TcpKeepalive) -> io::Result<()> {
+        if keepalive.is_default() {
+            return Ok(());
+        }
+        match self {
+            Self::Tcp(stream) => set_keepalive(stream.get_ref(), keepalive),
+            #[cfg(feature = "tls")]
+            Self::Tls(tls) => set_keepalive(tls.0.get_ref().0.get_ref(), keepalive),
+            #[cfg(unix)]
+            Self::Ipc(_) => Ok(()),
+        }
+    }
+
     /// Connects to a concrete endpoint (names are resolved off the executor); for TLS, also
     /// runs the client side of the handshake.
     pub(crate) async fn connect(endpoint: &Endpoint, tls: &TlsSettings) -> io::Result<Self> {
@@ -272,6 +287,46 @@ pub(crate) async fn tls_accept(
     };
     let tls = acceptor.accept(tcp).await?;
     Ok(Stream::Tls(Box::new(TlsConnection(tls.into()))))
+}
+
+/// Sets SO_KEEPALIVE and, when on, the probe count, idle time and interval, as libzmq's
+/// `tune_tcp_keepalives` does.
+#[cfg(unix)]
+fn set_keepalive(stream: &TcpStream, keepalive: &TcpKeepalive) -> io::Result<()> {
+    use rustix::net::sockopt;
+    let Some(enabled) = keepalive.enabled else {
+        return Ok(());
+    };
+    sockopt::set_socket_keepalive(stream, enabled)?;
+    if !enabled {
+        return Ok(());
+    }
+    #[cfg(not(any(
+        target_os = "haiku",
+        target_os = "nto",
+        target_os = "openbsd",
+        target_os = "redox"
+    )))]
+    {
+        if let Some(count) = keepalive.count {
+            sockopt::set_tcp_keepcnt(stream, count)?;
+        }
+        if let Some(interval) = keepalive.interval {
+            sockopt::set_tcp_keepintvl(stream, interval)?;
+        }
+    }
+    #[cfg(not(any(target_os = "haiku", target_os = "nto", target_os = "openbsd")))]
+    if let Some(idle) = keepalive.idle {
+        sockopt::set_tcp_keepidle(stream, idle)?;
+    }
+    Ok(())
+}
+
+/// Keepalive settings are ignored where there is no way to set them here (see
+/// [`TcpKeepalive`]).
+#[cfg(not(unix))]
+fn set_keepalive(_: &TcpStream, _: &TcpKeepalive) -> io::Result<()> {
+    Ok(())
 }
 
 /// Connects to the first address `endpoint` resolves to that answers.
@@ -435,5 +490,79 @@ impl Drop for TlsConnection {
                 close(tcp, session);
             }
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::time::Duration;
+
+    use rustix::net::sockopt;
+
+    use super::*;
+
+    /// A connected pair of our TCP streams, through the listener and connector the io
+    /// tasks use.
+    fn connected_pair() -> (Stream, Stream) {
+        smol::block_on(async {
+            let endpoint: Endpoint = "tcp://127.0.0.1:*".parse().unwrap();
+            let no_tls = TlsSettings::default();
+            let (listener, bound) = Listener::bind(&endpoint, &no_tls).unwrap();
+            let (connected, accepted) =
+                smol::future::zip(Stream::connect(&bound, &no_tls), listener.accept()).await;
+            (connected.unwrap(), accepted.unwrap())
+        })
+    }
+
+    fn tcp(stream: &Stream) -> &TcpStream {
+        match stream {
+            Stream::Tcp(s) => s.get_ref(),
+            _ => unreachable!("a TCP pair"),
+        }
+    }
+
+    #[test]
+    fn keepalive_settings_are_read_back_from_both_ends() {
+        let (connected, accepted) = connected_pair();
+        let keepalive = TcpKeepalive {
+            enabled: Some(true),
+            count: Some(4),
+            idle: Some(Duration::from_secs(33)),
+            interval: Some(Duration::from_secs(7)),
+        };
+        for stream in [&connected, &accepted] {
+            stream.apply_keepalive(&keepalive).unwrap();
+            let socket = tcp(stream);
+            assert!(sockopt::socket_keepalive(socket).unwrap());
+            assert_eq!(sockopt::tcp_keepcnt(socket).unwrap(), 4);
+            assert_eq!(
+                sockopt::tcp_keepidle(socket).unwrap(),
+                Duration::from_secs(33)
+            );
+            assert_eq!(
+                sockopt::tcp_keepintvl(socket).unwrap(),
+                Duration::from_secs(7)
+            );
+        }
+        let off = TcpKeepalive {
+            enabled: Some(false),
+            count: Some(9),
+            ..TcpKeepalive::default()
+        };
+        connected.apply_keepalive(&off).unwrap();
+        assert!(!sockopt::socket_keepalive(tcp(&connected)).unwrap());
+        assert_eq!(
+            sockopt::tcp_keepcnt(tcp(&connected)).unwrap(),
+            4,
+            "the count applies only with keepalive on, as in libzmq"
+        );
+    }
+
+    #[test]
+    fn default_keepalive_leaves_the_system_default() {
+        let (connected, _accepted) = connected_pair();
+        let before = sockopt::socket_keepalive(tcp(&connected)).unwrap();
+        connected.apply_keepalive(&TcpKeepalive::default()).unwrap();
+        assert_eq!(sockopt::socket_keepalive(tcp(&connected)).unwrap(), before);
     }
 }

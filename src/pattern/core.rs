@@ -231,6 +231,8 @@ struct PeerEntry {
     ready: bool,
     /// The endpoint it belongs to, for monitor events (see [`SocketCore::set_endpoint`]).
     endpoint: Arc<str>,
+    /// The hello message ([`Pattern::hello_msg`]) is still to go first on the connection.
+    greet: bool,
 }
 
 /// A socket's pattern and peers, without their connections: the state every connection of
@@ -294,6 +296,7 @@ impl SocketCore {
                 open: false,
                 ready: false,
                 endpoint: Arc::from(""),
+                greet: false,
             },
         );
         Ok(peer)
@@ -320,6 +323,7 @@ impl SocketCore {
                 open: true,
                 ready: false,
                 endpoint: Arc::from(""),
+                greet: false,
             },
         );
         self.events.push_back(SocketEvent::Wake(peer));
@@ -356,7 +360,10 @@ impl SocketCore {
     /// it `link`: what the connection decoded before is delivered (see
     /// [`Pattern::accept_final_input`]), then an accepted peer goes away, a connected one
     /// keeps its queue. The monitor hears of it: [`MonitorEvent::HandshakeFailed`] first if
-    /// the handshake had not completed, then [`MonitorEvent::Disconnected`].
+    /// the handshake had not completed, then [`MonitorEvent::Disconnected`]. A connection
+    /// the peer or the network dropped (any reason but [`DisconnectReason::Local`]) is also
+    /// reported to the application where the pattern says so (ROUTER_NOTIFY,
+    /// DISCONNECT_MSG); libzmq reports only those, not the ones we end ourselves.
     pub fn close(&mut self, peer: PeerId, link: Option<&mut Link>, reason: DisconnectReason) {
         let Some(entry) = self.peers.get(&peer) else {
             return;
@@ -373,9 +380,10 @@ impl SocketCore {
             self.monitor(MonitorEvent::Disconnected {
                 endpoint,
                 peer,
-                reason,
+                reason: reason.clone(),
             });
         }
+        let dropped = reason != DisconnectReason::Local;
         // Which messages a peer gets must not depend on how the transport chunked the
         // stream before an error or end of stream.
         if let Some(link) = link {
@@ -383,8 +391,15 @@ impl SocketCore {
             let _ = self.deliver(peer, link);
         }
         let entry = self.peers.get_mut(&peer).expect("checked above");
+        let was_ready = std::mem::take(&mut entry.ready);
         entry.open = false;
-        entry.ready = false;
+        // ROUTER_NOTIFY and DISCONNECT_MSG: the drop reported as the peer's last input.
+        if was_ready && dropped {
+            let accepted = !entry.persistent;
+            self.pattern.accept_final_input(peer);
+            self.pattern.connection_ended(peer, accepted);
+        }
+        let entry = self.peers.get_mut(&peer).expect("checked above");
         if entry.persistent && !self.options.immediate {
             self.pattern.disconnected(peer);
         } else {
@@ -393,6 +408,11 @@ impl SocketCore {
             if !persistent {
                 self.peers.remove(&peer);
             }
+        }
+        // A message reporting the drop (ROUTER_NOTIFY, DISCONNECT_MSG) or an XPUB's
+        // notice of the subscriptions that went with the peer may now wait.
+        if std::mem::take(&mut self.recv_waiting) {
+            self.events.push_back(SocketEvent::Readable);
         }
         self.after_pattern_change();
     }
@@ -429,6 +449,7 @@ impl SocketCore {
                             break Err(err.into());
                         }
                         entry.ready = true;
+                        entry.greet = pattern.hello_msg().is_some();
                         let info = Arc::new(info);
                         events.push_back(SocketEvent::Monitor(MonitorEvent::HandshakeSucceeded {
                             endpoint: Arc::clone(&entry.endpoint),
@@ -437,6 +458,7 @@ impl SocketCore {
                         }));
                         events.push_back(SocketEvent::Connected { peer, info });
                         connected = true;
+                        delivered = true; // a ROUTER_NOTIFY message may wait
                         continue;
                     }
                     Some(Event::Message(msg)) => PeerInput::Message(msg),
@@ -500,6 +522,7 @@ impl SocketCore {
                 open: true,
                 ready: false,
                 endpoint: Arc::clone(&endpoint),
+                greet: false,
             },
         );
         self.monitor(MonitorEvent::Accepted {
@@ -528,6 +551,7 @@ impl SocketCore {
         }
         let entry = self.peers.get_mut(&peer).expect("inserted or checked");
         entry.ready = true;
+        entry.greet = self.pattern.hello_msg().is_some();
         let info = Arc::new(info);
         self.events
             .push_back(SocketEvent::Monitor(MonitorEvent::HandshakeSucceeded {
@@ -536,7 +560,8 @@ impl SocketCore {
                 info: Arc::clone(&info),
             }));
         self.events.push_back(SocketEvent::Connected { peer, info });
-        self.after_delivery(false, true);
+        // A ROUTER_NOTIFY message may wait for the application.
+        self.after_delivery(true, true);
         Ok(())
     }
 
@@ -544,8 +569,13 @@ impl SocketCore {
     /// [`SocketCore::open_direct`] or [`SocketCore::accept_direct`], to hand to the other
     /// socket's [`SocketCore::deliver_direct`] as they are (messages move by value).
     pub fn take_direct(&mut self, peer: PeerId, max: usize, out: &mut Vec<PeerOutput>) {
-        if !self.is_ready(peer) {
+        let Some(entry) = self.peers.get_mut(&peer).filter(|entry| entry.ready) else {
             return;
+        };
+        if std::mem::take(&mut entry.greet)
+            && let Some(hello) = self.pattern.hello_msg()
+        {
+            out.push(PeerOutput::Message(hello.clone())); // before anything queued
         }
         let mut moved = false;
         for _ in 0..max {
@@ -596,6 +626,12 @@ impl SocketCore {
     pub fn take_outputs(&mut self, peer: PeerId, link: &Link, out: &mut Vec<PeerOutput>) {
         if !link.conn.is_ready() {
             return;
+        }
+        if let Some(entry) = self.peers.get_mut(&peer)
+            && std::mem::take(&mut entry.greet)
+            && let Some(hello) = self.pattern.hello_msg()
+        {
+            out.push(PeerOutput::Message(hello.clone())); // before anything queued
         }
         let mut room = self
             .options

@@ -167,6 +167,83 @@ pub struct PatternOptions {
     /// The peer whose subscription would exceed it is disconnected
     /// ([`LimitError::SubscriptionMemory`]). libzmq has neither limit.
     pub max_subscription_memory: usize,
+    /// PUSH, PULL, DEALER, PUB, SUB: every queue keeps only its newest message
+    /// (ZMQ_CONFLATE), so a reader sees the latest state, not a backlog; the HWMs no
+    /// longer apply and sending never waits for a peer with a queue. Other types ignore
+    /// it, as libzmq does. libzmq does not support multipart messages under conflate;
+    /// here a message is kept or replaced whole.
+    pub conflate: bool,
+    /// ROUTER, DEALER, REQ: queue an empty message to each new peer as its first message
+    /// (ZMQ_PROBE_ROUTER), so that a ROUTER on the other side learns our routing id at once.
+    pub probe_router: bool,
+    /// ROUTER: report peers connecting and disconnecting to the application as
+    /// `[routing id, empty]` messages (ZMQ_ROUTER_NOTIFY, a libzmq draft option).
+    pub router_notify: RouterNotify,
+    /// XPUB: the application decides the subscriptions (ZMQ_XPUB_MANUAL). Every
+    /// subscription and cancel a peer sends is handed to the application and changes
+    /// nothing by itself; [`Pattern::subscribe`] and [`Pattern::unsubscribe`] on the XPUB
+    /// then act for the peer whose notice the application received last.
+    pub xpub_manual: bool,
+    /// PUB/XPUB: a message queued to each new peer as its first (ZMQ_XPUB_WELCOME_MSG).
+    /// Subscribers filter it like any other: they see it only if they subscribe to it.
+    pub xpub_welcome_msg: Option<Bytes>,
+    /// PUB/XPUB: a subscriber at its HWM makes [`Pattern::send`] return
+    /// [`SendError::WouldBlock`] instead of losing the message (ZMQ_XPUB_NODROP).
+    pub xpub_nodrop: bool,
+    /// PUB/XPUB: send each message to the peers whose subscriptions do *not* match it;
+    /// SUB/XSUB: receive what does not match a subscription (ZMQ_INVERT_MATCHING). Both
+    /// ends must agree, since the publisher filters first.
+    pub invert_matching: bool,
+    /// ROUTER, DEALER: a message sent on every new connection before anything else, as soon
+    /// as its handshake completes (ZMQ_HELLO_MSG, a libzmq draft option).
+    pub hello_msg: Option<Bytes>,
+    /// ROUTER: when an accepted connection that completed its handshake drops, this
+    /// message is delivered to the application as if that peer had sent it
+    /// (ZMQ_DISCONNECT_MSG, a libzmq draft option).
+    pub disconnect_msg: Option<Bytes>,
+}
+
+/// Which peer events a ROUTER reports as `[routing id, empty]` messages
+/// ([`PatternOptions::router_notify`]; libzmq's ZMQ_NOTIFY_CONNECT and
+/// ZMQ_NOTIFY_DISCONNECT flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouterNotify {
+    /// A connection to a peer completed its handshake (ZMQ_NOTIFY_CONNECT).
+    pub connect: bool,
+    /// A connection that had completed its handshake dropped (ZMQ_NOTIFY_DISCONNECT).
+    pub disconnect: bool,
+}
+
+impl RouterNotify {
+    /// No notifications (the default).
+    pub const NONE: Self = Self {
+        connect: false,
+        disconnect: false,
+    };
+    /// Connects only.
+    pub const CONNECT: Self = Self {
+        connect: true,
+        disconnect: false,
+    };
+    /// Disconnects only.
+    pub const DISCONNECT: Self = Self {
+        connect: false,
+        disconnect: true,
+    };
+    /// Both.
+    pub const BOTH: Self = Self {
+        connect: true,
+        disconnect: true,
+    };
+
+    /// From libzmq's flag bits (`ZMQ_NOTIFY_CONNECT = 1`, `ZMQ_NOTIFY_DISCONNECT = 2`);
+    /// other bits are ignored.
+    pub fn from_bits(bits: u32) -> Self {
+        Self {
+            connect: bits & 1 != 0,
+            disconnect: bits & 2 != 0,
+        }
+    }
 }
 
 impl Default for PatternOptions {
@@ -182,6 +259,15 @@ impl Default for PatternOptions {
             xpub_verboser: false,
             max_subscription_memory_per_peer: DEFAULT_MAX_SUBSCRIPTION_MEMORY_PER_PEER,
             max_subscription_memory: DEFAULT_MAX_SUBSCRIPTION_MEMORY,
+            conflate: false,
+            probe_router: false,
+            router_notify: RouterNotify::NONE,
+            xpub_manual: false,
+            xpub_welcome_msg: None,
+            xpub_nodrop: false,
+            invert_matching: false,
+            hello_msg: None,
+            disconnect_msg: None,
         }
     }
 }
@@ -298,6 +384,10 @@ trait Behavior: fmt::Debug + Send {
         pipes.detach(peer);
     }
 
+    /// A connection to `peer` that completed its handshake has dropped (not closed by us):
+    /// ROUTER reports it to the application.
+    fn connection_ended(&mut self, _pipes: &mut Pipes, _peer: PeerId, _accepted: bool) {}
+
     /// A message from a peer; by default queued for the application.
     fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
         pipes
@@ -342,6 +432,9 @@ pub struct Pattern {
     socket_type: SocketType,
     pipes: Pipes,
     behavior: Box<dyn Behavior>,
+    /// The first message of every new connection (ZMQ_HELLO_MSG), for the types that
+    /// send one.
+    hello_msg: Option<Msg>,
 }
 
 impl Pattern {
@@ -350,21 +443,63 @@ impl Pattern {
         let behavior: Box<dyn Behavior> = match socket_type {
             SocketType::Req => Box::new(request::Req::new(options)),
             SocketType::Rep => Box::new(reply::Rep::default()),
-            SocketType::Dealer => Box::new(pipeline::RoundRobin::new(SocketType::Dealer, true)),
-            SocketType::Push => Box::new(pipeline::RoundRobin::new(SocketType::Push, false)),
+            SocketType::Dealer => Box::new(pipeline::RoundRobin::new(
+                SocketType::Dealer,
+                true,
+                options.probe_router,
+            )),
+            SocketType::Push => Box::new(pipeline::RoundRobin::new(SocketType::Push, false, false)),
             SocketType::Pull => Box::new(pipeline::Pull),
             SocketType::Router => Box::new(router::Router::new(options)),
             SocketType::Pub | SocketType::XPub => {
                 Box::new(publish::Publish::new(socket_type, options))
             }
-            SocketType::Sub | SocketType::XSub => Box::new(subscribe::Subscribe::new(socket_type)),
+            SocketType::Sub | SocketType::XSub => {
+                Box::new(subscribe::Subscribe::new(socket_type, options))
+            }
             SocketType::Pair => Box::new(pair::Pair::default()),
         };
+        let mut pipes = Pipes::new(options.send_hwm, options.recv_hwm);
+        // The types libzmq conflates (socket_base.cpp); the others ignore the option.
+        if options.conflate
+            && matches!(
+                socket_type,
+                SocketType::Dealer
+                    | SocketType::Push
+                    | SocketType::Pull
+                    | SocketType::Pub
+                    | SocketType::Sub
+            )
+        {
+            pipes.set_conflate();
+        }
+        let sends_hello = matches!(socket_type, SocketType::Router | SocketType::Dealer);
         Self {
             socket_type,
-            pipes: Pipes::new(options.send_hwm, options.recv_hwm),
+            pipes,
             behavior,
+            hello_msg: options
+                .hello_msg
+                .clone()
+                .filter(|_| sends_hello)
+                .map(Msg::from),
         }
+    }
+
+    /// The message to send first on every new connection ([`PatternOptions::hello_msg`]),
+    /// if this socket type sends one.
+    pub fn hello_msg(&self) -> Option<&Msg> {
+        self.hello_msg.as_ref()
+    }
+
+    /// A connection to `peer` that had completed its handshake dropped (`accepted`: we
+    /// were its server); call before [`Pattern::disconnected`] or [`Pattern::detach`].
+    /// ROUTER reports it as its options ask ([`PatternOptions::router_notify`],
+    /// [`PatternOptions::disconnect_msg`]). Not called when we close the connection
+    /// ourselves.
+    pub fn connection_ended(&mut self, peer: PeerId, accepted: bool) {
+        self.behavior
+            .connection_ended(&mut self.pipes, peer, accepted)
     }
 
     /// The socket type.
@@ -449,7 +584,9 @@ impl Pattern {
         self.behavior.recv(&mut self.pipes)
     }
 
-    /// SUB/XSUB: subscribe to a prefix (sent to every current and future peer).
+    /// SUB/XSUB: subscribe to a prefix (sent to every current and future peer). XPUB
+    /// with [`PatternOptions::xpub_manual`]: subscribe the peer whose notice
+    /// [`Pattern::recv`] returned last.
     pub fn subscribe(&mut self, prefix: &[u8]) -> Result<(), SendError> {
         self.behavior.subscription(&mut self.pipes, prefix, true)
     }

@@ -10,19 +10,37 @@ use crate::proto::SocketType;
 pub(crate) struct RoundRobin {
     socket_type: SocketType,
     receives: bool,
+    /// Queue an empty message to each new peer (ZMQ_PROBE_ROUTER, DEALER).
+    probe: bool,
 }
 
 impl RoundRobin {
-    /// PUSH only sends; DEALER also receives.
-    pub(crate) fn new(socket_type: SocketType, receives: bool) -> Self {
+    /// PUSH only sends; DEALER also receives, and may probe.
+    pub(crate) fn new(socket_type: SocketType, receives: bool, probe: bool) -> Self {
         Self {
             socket_type,
             receives,
+            probe,
         }
     }
 }
 
+/// Attaches `peer` and, for ZMQ_PROBE_ROUTER, queues the empty probe as its first message:
+/// once per queue, as libzmq writes it when the pipe is attached (a connecting socket's
+/// queue, and so its probe, outlives reconnects).
+pub(super) fn attach_probing(pipes: &mut Pipes, peer: PeerId, probe: bool) {
+    pipes.attach(peer);
+    if probe {
+        let _ = pipes.push_msg(peer, Msg::from(bytes::Bytes::new()));
+    }
+}
+
 impl Behavior for RoundRobin {
+    fn attach(&mut self, pipes: &mut Pipes, peer: PeerId) -> Result<(), super::AttachError> {
+        attach_probing(pipes, peer, self.probe);
+        Ok(())
+    }
+
     fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
         if !self.receives {
             return Ok(()); // PUSH discards whatever a peer sends it

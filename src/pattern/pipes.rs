@@ -75,6 +75,8 @@ pub(crate) struct Pipes {
     send_pressure: bool,
     /// Reports of send pressure so far: resets every pipe's batch count at once.
     pressure_epoch: u64,
+    /// Every queue keeps only its newest message (ZMQ_CONFLATE).
+    conflate: bool,
 }
 
 impl Pipes {
@@ -93,7 +95,23 @@ impl Pipes {
             recv_hwm: unlimited(recv_hwm),
             send_pressure: false,
             pressure_epoch: 0,
+            conflate: false,
         }
+    }
+
+    /// From now on each queue keeps only its newest message, which replaces the one
+    /// waiting (libzmq's `ypipe_conflate`): no queue fills up, so the HWMs do not apply.
+    pub(crate) fn set_conflate(&mut self) {
+        self.conflate = true;
+        self.send_hwm = usize::MAX;
+        self.recv_hwm = usize::MAX;
+    }
+
+    /// Whether `peer`'s outgoing queue can take another message.
+    pub(crate) fn has_room(&self, peer: PeerId) -> bool {
+        self.pipes
+            .get(&peer)
+            .is_some_and(|p| p.out_msgs < self.send_hwm)
     }
 
     pub(crate) fn contains(&self, peer: PeerId) -> bool {
@@ -228,6 +246,17 @@ impl Pipes {
             }
             return Err(msg);
         }
+        if self.conflate
+            && pipe.out_msgs > 0
+            && let Some(at) = pipe
+                .out
+                .iter()
+                .position(|o| matches!(o, PeerOutput::Message(_)))
+        {
+            // Subscription commands around it keep their order.
+            pipe.out.remove(at);
+            pipe.out_msgs -= 1;
+        }
         pipe.out_msgs += 1;
         if pipe.batch_epoch != self.pressure_epoch {
             pipe.batch_epoch = self.pressure_epoch;
@@ -307,6 +336,13 @@ impl Pipes {
         if pipe.inbox.len() >= self.recv_hwm && !pipe.final_input {
             pipe.input_blocked = true;
             return Err(msg);
+        }
+        if self.conflate
+            && let Some(waiting) = pipe.inbox.back_mut()
+        {
+            // The peer already has its turn in `with_input`.
+            *waiting = msg;
+            return Ok(());
         }
         pipe.inbox.push_back(msg);
         // A re-attached peer (a connect-side peer under `immediate`) with leftovers from its

@@ -33,12 +33,35 @@ pub(crate) struct Publish {
     /// XPUB: subscription changes for the application, at most `max_notices`; beyond that
     /// subscriptions are refused as "full" and the peer is read again once the application
     /// catches up.
-    notices: VecDeque<(PeerId, Msg)>,
+    notices: VecDeque<Notice>,
     max_notices: usize,
     /// Peers whose subscriptions were refused because `notices` was full.
     blocked: BTreeSet<PeerId>,
     /// Scratch space for matching, kept to avoid an allocation per message.
     matched: Vec<PeerId>,
+    /// XPUB: subscriptions are the application's to make (ZMQ_XPUB_MANUAL).
+    manual: bool,
+    /// XPUB manual: the peer of the last subscription notice the application received,
+    /// for which [`Behavior::subscription`] subscribes (libzmq's `_last_pipe`).
+    last_peer: Option<PeerId>,
+    /// XPUB manual: what the application subscribed for each peer (in the trie).
+    granted: BTreeMap<PeerId, BTreeSet<Box<[u8]>>>,
+    /// Wait instead of dropping for a matching peer at its HWM (ZMQ_XPUB_NODROP).
+    nodrop: bool,
+    /// Send to the peers that do not match (ZMQ_INVERT_MATCHING).
+    invert: bool,
+    /// Queued to each new peer first (ZMQ_XPUB_WELCOME_MSG).
+    welcome: Option<Msg>,
+}
+
+/// A subscription change for the XPUB application.
+#[derive(Debug)]
+struct Notice {
+    peer: PeerId,
+    msg: Msg,
+    /// Sent by a connected peer (not made up for one that left): in manual mode, the
+    /// application's next subscribe acts for it.
+    live: bool,
 }
 
 /// One peer's distinct prefixes and what they are charged.
@@ -68,6 +91,12 @@ impl Publish {
             max_notices: unlimited_if_zero(options.recv_hwm),
             blocked: BTreeSet::new(),
             matched: Vec::new(),
+            manual: options.xpub_manual && socket_type == SocketType::XPub,
+            last_peer: None,
+            granted: BTreeMap::new(),
+            nodrop: options.xpub_nodrop,
+            invert: options.invert_matching,
+            welcome: options.xpub_welcome_msg.clone().map(Msg::from),
         }
     }
 
@@ -75,10 +104,13 @@ impl Publish {
         self.socket_type == SocketType::XPub
     }
 
-    fn notify(&mut self, peer: PeerId, subscribe: bool, prefix: &[u8]) {
+    fn notify(&mut self, peer: PeerId, subscribe: bool, prefix: &[u8], live: bool) {
         if self.is_xpub() {
-            self.notices
-                .push_back((peer, subscription_message(subscribe, prefix)));
+            self.notices.push_back(Notice {
+                peer,
+                msg: subscription_message(subscribe, prefix),
+                live,
+            });
         }
     }
 
@@ -87,9 +119,10 @@ impl Publish {
         if !held.prefixes.contains(&*prefix) {
             let cost = SubscriptionCost::of(prefix.len());
             // A peer is charged as if it held its prefixes alone; the socket pays for a
-            // prefix's node once, however many peers hold it.
+            // prefix's node once, however many peers hold it. A manual XPUB keeps peers'
+            // prefixes out of the trie, so each is charged in full.
             let added = cost.entry
-                + if self.trie.contains(&prefix) {
+                + if !self.manual && self.trie.contains(&prefix) {
                     0
                 } else {
                     cost.prefix
@@ -108,14 +141,30 @@ impl Publish {
             held.prefixes.insert(prefix.to_vec().into_boxed_slice());
             self.total_cost += added;
         }
+        if self.manual {
+            // Every one goes to the application, which decides (libzmq's xread_activated).
+            self.notify(peer, true, &prefix, true);
+            return Ok(());
+        }
         let added = self.trie.add(&prefix, peer);
         if added.new_prefix || self.verbose {
-            self.notify(peer, true, &prefix);
+            self.notify(peer, true, &prefix, true);
         }
         Ok(())
     }
 
     fn cancel(&mut self, peer: PeerId, prefix: &[u8]) {
+        if self.manual {
+            if let Some(held) = self.held.get_mut(&peer)
+                && held.prefixes.remove(prefix)
+            {
+                let cost = SubscriptionCost::of(prefix.len());
+                held.cost -= cost.entry + cost.prefix;
+                self.refund(cost, true);
+            }
+            self.notify(peer, false, prefix, true);
+            return;
+        }
         let Some(removed) = self.trie.remove(prefix, peer, false) else {
             return; // cancelling what was never subscribed is ignored, as in libzmq
         };
@@ -128,7 +177,7 @@ impl Publish {
             self.refund(cost, removed.prefix_gone);
         }
         if removed.prefix_gone || self.verboser {
-            self.notify(peer, false, prefix);
+            self.notify(peer, false, prefix, true);
         }
     }
 
@@ -136,16 +185,29 @@ impl Publish {
         self.total_cost -= cost.entry + if prefix_gone { cost.prefix } else { 0 };
     }
 
-    /// A subscriber that leaves loses all its subscriptions; XPUB learns of vanished ones.
+    /// A subscriber that leaves loses all its subscriptions; XPUB learns of vanished ones
+    /// (of each one under VERBOSER, and in manual mode, as libzmq's xpipe_terminated).
     fn drop_subscriptions(&mut self, peer: PeerId) {
+        if self.manual {
+            if self.last_peer == Some(peer) {
+                self.last_peer = None;
+            }
+            for prefix in self.granted.remove(&peer).unwrap_or_default() {
+                self.trie.remove(&prefix, peer, true);
+            }
+        }
         let Some(held) = self.held.remove(&peer) else {
             return;
         };
         for prefix in held.prefixes {
-            if let Some(removed) = self.trie.remove(&prefix, peer, true) {
-                self.refund(SubscriptionCost::of(prefix.len()), removed.prefix_gone);
-                if removed.prefix_gone {
-                    self.notify(peer, false, &prefix);
+            let cost = SubscriptionCost::of(prefix.len());
+            if self.manual {
+                self.refund(cost, true);
+                self.notify(peer, false, &prefix, false);
+            } else if let Some(removed) = self.trie.remove(&prefix, peer, true) {
+                self.refund(cost, removed.prefix_gone);
+                if removed.prefix_gone || self.verboser {
+                    self.notify(peer, false, &prefix, false);
                 }
             }
         }
@@ -153,6 +215,16 @@ impl Publish {
 }
 
 impl Behavior for Publish {
+    fn attach(&mut self, pipes: &mut Pipes, peer: PeerId) -> Result<(), super::AttachError> {
+        pipes.attach(peer);
+        // Written straight into the new queue, whatever the peer subscribes to (libzmq's
+        // xattach_pipe); its subscriber filters it like any message.
+        if let Some(welcome) = &self.welcome {
+            let _ = pipes.push_msg(peer, welcome.clone());
+        }
+        Ok(())
+    }
+
     fn disconnected(&mut self, pipes: &mut Pipes, peer: PeerId) {
         // A reconnecting subscriber sends its subscriptions again; what was queued for it
         // under the old ones must not reach it.
@@ -207,9 +279,25 @@ impl Behavior for Publish {
         // A subscriber with several matching prefixes still gets the message once.
         matched.sort_unstable();
         matched.dedup();
-        pipes.push_msg_to_all(&matched, msg);
+        if self.invert {
+            // Every peer with a queue that did not match, subscribed or not (libzmq's
+            // dist_t::reverse_match over all its pipes).
+            let others = pipes
+                .ids()
+                .filter(|peer| matched.binary_search(peer).is_err())
+                .collect::<Vec<_>>();
+            matched.clear();
+            matched.extend(others);
+        }
+        let result = if self.nodrop && !matched.iter().all(|&peer| pipes.has_room(peer)) {
+            // All or nothing, so that no subscriber sees a message twice on the retry.
+            Err(SendError::WouldBlock(msg))
+        } else {
+            pipes.push_msg_to_all(&matched, msg);
+            Ok(())
+        };
         self.matched = matched;
-        Ok(())
+        result
     }
 
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Option<(PeerId, Msg)>, RecvError> {
@@ -220,16 +308,44 @@ impl Behavior for Publish {
             for peer in std::mem::take(&mut self.blocked) {
                 pipes.wake(peer);
             }
-            return Ok(Some(notice));
+            if self.manual {
+                self.last_peer =
+                    Some(notice.peer).filter(|&peer| notice.live && pipes.contains(peer));
+            }
+            return Ok(Some((notice.peer, notice.msg)));
         }
         Ok(pipes.pop_input())
     }
 
-    fn subscription(&mut self, _: &mut Pipes, _: &[u8], _: bool) -> Result<(), SendError> {
-        Err(not_supported(self.socket_type))
+    /// XPUB manual: subscribes or unsubscribes the peer whose subscription notice the
+    /// application received last; nothing if that peer has left since (as libzmq).
+    fn subscription(
+        &mut self,
+        _: &mut Pipes,
+        prefix: &[u8],
+        subscribe: bool,
+    ) -> Result<(), SendError> {
+        if !self.manual {
+            return Err(not_supported(self.socket_type));
+        }
+        let Some(peer) = self.last_peer else {
+            return Ok(());
+        };
+        let granted = self.granted.entry(peer).or_default();
+        if subscribe {
+            if granted.insert(prefix.into()) {
+                self.trie.add(prefix, peer);
+            }
+        } else if granted.remove(prefix) {
+            self.trie.remove(prefix, peer, true);
+        }
+        Ok(())
     }
 
     fn subscribed_peers(&self) -> usize {
+        if self.manual {
+            return self.granted.values().filter(|g| !g.is_empty()).count();
+        }
         self.held
             .values()
             .filter(|held| !held.prefixes.is_empty())

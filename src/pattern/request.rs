@@ -25,6 +25,8 @@ pub(crate) struct Req {
     correlate: bool,
     next_id: u32,
     state: State,
+    /// Queue an empty message to each new peer (ZMQ_PROBE_ROUTER).
+    probe: bool,
 }
 
 impl Req {
@@ -34,6 +36,7 @@ impl Req {
             correlate: options.req_correlate,
             next_id: 1,
             state: State::Idle,
+            probe: options.probe_router,
         }
     }
 
@@ -57,6 +60,11 @@ impl Req {
 }
 
 impl Behavior for Req {
+    fn attach(&mut self, pipes: &mut Pipes, peer: PeerId) -> Result<(), super::AttachError> {
+        super::pipeline::attach_probing(pipes, peer, self.probe);
+        Ok(())
+    }
+
     fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
         let from_asked_peer =
             matches!(&self.state, State::Awaiting { peer: asked, .. } if *asked == peer);

@@ -7,8 +7,8 @@ use bytes::Bytes;
 
 use super::pipes::Pipes;
 use super::{
-    AttachError, Behavior, InputError, PatternOptions, PeerId, PeerInput, SendError, escape,
-    not_supported,
+    AttachError, Behavior, InputError, PatternOptions, PeerId, PeerInput, RouterNotify, SendError,
+    escape, not_supported,
 };
 use crate::Msg;
 use crate::proto::{PeerInfo, SocketType};
@@ -21,6 +21,12 @@ pub(crate) struct Router {
     id_of: HashMap<PeerId, Bytes>,
     /// Counter for generated ids (0x00 followed by 4 octets, as libzmq makes them).
     next_generated: u32,
+    /// Queue an empty message to each new peer (ZMQ_PROBE_ROUTER).
+    probe: bool,
+    /// Which peer events become `[routing id, empty]` messages (ZMQ_ROUTER_NOTIFY).
+    notify: RouterNotify,
+    /// Delivered as from an accepted peer whose connection drops (ZMQ_DISCONNECT_MSG).
+    disconnect_msg: Option<Bytes>,
 }
 
 impl Router {
@@ -31,6 +37,9 @@ impl Router {
             by_id: HashMap::new(),
             id_of: HashMap::new(),
             next_generated: 0x6B8B_4567, // libzmq starts from a random value; any will do
+            probe: options.probe_router,
+            notify: options.router_notify,
+            disconnect_msg: options.disconnect_msg.clone(),
         }
     }
 
@@ -54,6 +63,11 @@ impl Router {
 }
 
 impl Behavior for Router {
+    fn attach(&mut self, pipes: &mut Pipes, peer: PeerId) -> Result<(), AttachError> {
+        super::pipeline::attach_probing(pipes, peer, self.probe);
+        Ok(())
+    }
+
     fn connected(
         &mut self,
         pipes: &mut Pipes,
@@ -77,7 +91,24 @@ impl Behavior for Router {
         self.by_id.insert(id.clone(), peer);
         self.id_of.insert(peer, id);
         pipes.set_connected(peer, true);
+        if self.notify.connect {
+            // As libzmq's engine: lost if the queue is full, which it cannot be on a new
+            // connection unless messages from an earlier one still wait.
+            let _ = self.on_message(pipes, peer, Msg::from(Bytes::new()));
+        }
         Ok(())
+    }
+
+    fn connection_ended(&mut self, pipes: &mut Pipes, peer: PeerId, accepted: bool) {
+        // libzmq's order: the engine's notification, then the session's disconnect message
+        // (for accepted connections only). Both go in beyond the HWM: the connection has
+        // ended, so they are its final input, and cannot be refused.
+        if self.notify.disconnect {
+            let _ = self.on_message(pipes, peer, Msg::from(Bytes::new()));
+        }
+        if accepted && let Some(msg) = self.disconnect_msg.clone() {
+            let _ = self.on_message(pipes, peer, Msg::from(msg));
+        }
     }
 
     fn disconnected(&mut self, pipes: &mut Pipes, peer: PeerId) {

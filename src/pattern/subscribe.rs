@@ -1,12 +1,15 @@
-//! SUB and XSUB (RFC 29): subscriptions go to every current and future publisher, and
-//! incoming messages are filtered by them as well. XSUB also sends: a message starting with
-//! 0x01/0x00 (un)subscribes, anything else goes upstream to every publisher.
+//! SUB and XSUB (RFC 29): subscriptions go to every current and future publisher, and SUB
+//! filters incoming messages by them as well (XSUB, as libzmq's, does not). XSUB also
+//! sends: a message starting with 0x01/0x00 (un)subscribes, anything else goes upstream to
+//! every publisher.
 
 use bytes::Bytes;
 
 use super::pipes::Pipes;
 use super::trie::SubscriptionTrie;
-use super::{Behavior, InputError, PeerId, PeerInput, PeerOutput, SendError, not_supported};
+use super::{
+    Behavior, InputError, PatternOptions, PeerId, PeerInput, PeerOutput, SendError, not_supported,
+};
 use crate::Msg;
 use crate::proto::{PeerInfo, SocketType};
 
@@ -14,14 +17,28 @@ use crate::proto::{PeerInfo, SocketType};
 pub(crate) struct Subscribe {
     socket_type: SocketType,
     subscriptions: SubscriptionTrie<()>,
+    /// Receive what matches no subscription instead (ZMQ_INVERT_MATCHING).
+    invert: bool,
 }
 
 impl Subscribe {
-    pub(crate) fn new(socket_type: SocketType) -> Self {
+    pub(crate) fn new(socket_type: SocketType, options: &PatternOptions) -> Self {
         Self {
             socket_type,
             subscriptions: SubscriptionTrie::new(),
+            invert: options.invert_matching,
         }
+    }
+
+    /// Whether a message with this first frame is for the application. XSUB takes
+    /// everything, as libzmq's (its `options.filter` is off): the publisher has filtered,
+    /// and a proxy forwards what its subscribers asked for, not what it holds itself.
+    fn wanted(&self, msg: &Msg) -> bool {
+        self.socket_type == SocketType::XSub
+            || self
+                .subscriptions
+                .matches(msg.first().map_or(&[][..], |f| &f[..]))
+                != self.invert
     }
 }
 
@@ -46,8 +63,7 @@ impl Behavior for Subscribe {
     }
 
     fn on_message(&mut self, pipes: &mut Pipes, peer: PeerId, msg: Msg) -> Result<(), InputError> {
-        let topic = msg.first().map_or(&[][..], |f| &f[..]);
-        if !self.subscriptions.matches(topic) {
+        if !self.wanted(&msg) {
             return Ok(());
         }
         pipes
@@ -59,10 +75,7 @@ impl Behavior for Subscribe {
         // Filtered again when taken, as libzmq does: a message that arrived before its
         // subscription was dropped is not delivered after it.
         while let Some((peer, msg)) = pipes.pop_input() {
-            if self
-                .subscriptions
-                .matches(msg.first().map_or(&[][..], |f| &f[..]))
-            {
+            if self.wanted(&msg) {
                 return Ok(Some((peer, msg)));
             }
         }
