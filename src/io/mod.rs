@@ -49,6 +49,7 @@
 //! | `zmq_send` / `zmq_recv` | [`Socket::send`] / [`Socket::recv`] (and `try_` forms) |
 //! | `ZMQ_SUBSCRIBE` | [`Socket::subscribe`] |
 //! | `zmq_close` + `ZMQ_LINGER` | [`Socket::close`], or dropping the last clone |
+//! | `zmq_proxy` / `zmq_proxy_steerable` | [`proxy()`] / [`SteerableProxy`] with a [`ProxyControl`] or a control socket |
 //!
 //! With the `tls` cargo feature, `tls+tcp://` endpoints carry ZMTP inside TLS between
 //! zmq-sansio peers: see the `tls` module (libzmq peers need CURVE instead).
@@ -56,6 +57,7 @@
 mod auth;
 mod driver;
 mod options;
+mod proxy;
 pub mod runtime;
 mod shared;
 mod socket;
@@ -78,6 +80,7 @@ pub use auth::{AuthFuture, Authenticator};
 pub use options::{
     DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder,
 };
+pub use proxy::{ProxyControl, ProxyError, ProxySocket, SteerableProxy, proxy};
 pub use runtime::{
     ExecutorRuntime, IoThreads, LocalRuntime, Runtime, SmolRuntime, SpawnRuntime, Task, Timer,
 };
