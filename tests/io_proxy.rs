@@ -437,11 +437,12 @@ fn an_idle_or_paused_proxy_sleeps() {
         client.recv().await.unwrap();
     });
     let count = || polls.load(std::sync::atomic::Ordering::Relaxed);
-    // Both sides are waited on at once; with nothing arriving, nothing polls the proxy.
+    // Both sides are waited on at once; with nothing arriving, nothing polls the proxy
+    // (a few late wake-ups from the round trip may land; a busy loop polls thousands).
     let before = count();
     bounded("idle", smol::Timer::after(Duration::from_millis(200)));
     assert!(
-        count() <= before + 2,
+        count() <= before + 10,
         "polled {} times while idle",
         count() - before
     );
@@ -449,7 +450,7 @@ fn an_idle_or_paused_proxy_sleeps() {
     let before = count();
     bounded("paused", smol::Timer::after(Duration::from_millis(200)));
     assert!(
-        count() <= before + 2,
+        count() <= before + 10,
         "polled {} times while paused",
         count() - before
     );

@@ -238,7 +238,8 @@ impl SteerableProxy {
     }
 
     /// Runs the proxy until it is terminated (`Ok`) or one of its sockets fails or closes.
-    /// While paused it waits for a command only.
+    /// While paused it waits for a command only (a socket closed meanwhile is noticed once
+    /// it resumes).
     pub async fn run(self) -> Result<(), ProxyError> {
         let mut control_reply = None;
         poll_fn(|cx| self.poll_run(cx, &mut control_reply)).await
