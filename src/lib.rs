@@ -44,6 +44,7 @@
 //! | [`io`] | sockets over TCP and IPC on any executor ([`io::Socket`]; feature `io`, default), and TLS between zmq-sansio peers (feature `tls`) |
 //! | [`easy`] | the Python `zmq_async` classes: `Publisher`, `Subscriber`, `RRServer`, … (feature `easy`, default) |
 //! | [`python_json`] | JSON exactly as Python's `json` module writes and reads it, `NaN` and `±Infinity` included (feature `python-json`, part of `easy`) |
+//! | [`proxy`] | a proxy between two sockets (libzmq's `zmq_proxy_steerable`) as a machine; `io::proxy` runs it over io sockets |
 //! | [`sim`] | whole topologies of sockets in memory, under virtual time ([`sim::Network`]) |
 //! | [`Msg`] | a multipart message whose frames are cheap-to-clone [`bytes::Bytes`] |
 //!
@@ -87,6 +88,7 @@ pub mod io;
 mod message;
 pub mod pattern;
 pub mod proto;
+pub mod proxy;
 #[cfg(feature = "python-json")]
 pub mod python_json;
 pub mod security;

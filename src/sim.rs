@@ -35,6 +35,7 @@ use crate::pattern::{
     DisconnectReason, MonitorEvent, MonitorQueue, PeerError, PeerId, Socket, SocketEvent,
     SocketOptions,
 };
+use crate::proxy::Proxy;
 use crate::security::{AuthDecision, AuthRequest, AuthStatus};
 
 /// Octets a simulated transport holds in each direction before the sender must wait (a
@@ -53,6 +54,19 @@ fn sim_endpoint(socket: SocketId) -> Arc<str> {
 /// A socket in a [`Network`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(pub usize);
+
+/// A proxy of a [`Network`] ([`Network::add_proxy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProxyId(pub usize);
+
+/// A proxy machine and the sockets it joins.
+#[derive(Debug)]
+struct ProxyRun {
+    proxy: Proxy,
+    frontend: SocketId,
+    backend: SocketId,
+    capture: Option<SocketId>,
+}
 
 /// A simulated transport between two sockets of a [`Network`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,6 +106,8 @@ pub struct Network {
     /// By socket index.
     authenticators: BTreeMap<usize, Authenticator>,
     links: Vec<Link>,
+    /// Brokers between sockets of this network, run on every step.
+    proxies: Vec<ProxyRun>,
     now: Instant,
     capacity: usize,
     max_chunk: usize,
@@ -105,6 +121,7 @@ impl Network {
             monitors: Vec::new(),
             authenticators: BTreeMap::new(),
             links: Vec::new(),
+            proxies: Vec::new(),
             now,
             capacity: DEFAULT_LINK_CAPACITY,
             max_chunk: usize::MAX,
@@ -156,6 +173,36 @@ impl Network {
     /// The socket, to send, receive or inspect.
     pub fn socket(&mut self, id: SocketId) -> &mut Socket {
         &mut self.sockets[id.0]
+    }
+
+    /// Runs a [`Proxy`] between two sockets of the network (and copies to a capture
+    /// socket), as an application would with `zmq_proxy`: on every step it takes what they
+    /// received and sends it on. Steer it through [`Network::proxy`].
+    ///
+    /// # Panics
+    /// If the sockets are not distinct.
+    pub fn add_proxy(
+        &mut self,
+        frontend: SocketId,
+        backend: SocketId,
+        capture: Option<SocketId>,
+    ) -> ProxyId {
+        assert!(
+            frontend != backend && capture != Some(frontend) && capture != Some(backend),
+            "a proxy joins distinct sockets"
+        );
+        self.proxies.push(ProxyRun {
+            proxy: Proxy::new(capture.is_some()),
+            frontend,
+            backend,
+            capture,
+        });
+        ProxyId(self.proxies.len() - 1)
+    }
+
+    /// The proxy, to steer it or read its statistics.
+    pub fn proxy(&mut self, id: ProxyId) -> &mut Proxy {
+        &mut self.proxies[id.0].proxy
     }
 
     /// `connector` connects to `binder`: a peer that persists across reconnects on the
@@ -320,6 +367,7 @@ impl Network {
                 moved |= self.transfer(LinkId(i), towards_binder);
             }
         }
+        moved |= self.run_proxies();
         for (socket, monitor) in self.sockets.iter_mut().zip(&mut self.monitors) {
             // Wake-ups need no routing here: every pass visits every link anyway.
             while let Some(event) = socket.poll_event() {
@@ -330,6 +378,29 @@ impl Network {
             }
         }
         moved | self.authenticate()
+    }
+
+    /// Lets every proxy move what its sockets received; whether any did.
+    fn run_proxies(&mut self) -> bool {
+        let mut moved = false;
+        for run in &mut self.proxies {
+            let sockets = &mut self.sockets;
+            moved |= match run.capture {
+                Some(capture) => {
+                    let [frontend, backend, capture] = sockets
+                        .get_disjoint_mut([run.frontend.0, run.backend.0, capture.0])
+                        .expect("distinct sockets, checked by add_proxy");
+                    run.proxy.drive(frontend, backend, Some(capture))
+                }
+                None => {
+                    let [frontend, backend] = sockets
+                        .get_disjoint_mut([run.frontend.0, run.backend.0])
+                        .expect("distinct sockets, checked by add_proxy");
+                    run.proxy.drive(frontend, backend, None)
+                }
+            };
+        }
+        moved
     }
 
     /// Answers waiting clients with their socket's authenticator; whether any waited.
@@ -471,6 +542,7 @@ impl std::fmt::Debug for Network {
         f.debug_struct("Network")
             .field("sockets", &self.sockets)
             .field("links", &self.links)
+            .field("proxies", &self.proxies)
             .field("now", &self.now)
             .field(
                 "authenticators",

@@ -1333,7 +1333,70 @@ fn network() -> Seeds {
         ],
     );
 
+    // REQs through a ROUTER/DEALER broker to REPs with HWM 1; the proxy is paused (the
+    // partition of the link past the last) while requests wait, then resumed.
+    let broker = scenario(
+        Topology::Broker,
+        0,
+        1,
+        0,
+        vec![
+            send(0),
+            send(1),
+            Partition { link: 5, on: true },
+            send(2),
+            Run,
+            Recv { socket: 3 },
+            Recv { socket: 4 },
+            Partition { link: 5, on: false },
+            Run,
+            Recv { socket: 3 },
+            Recv { socket: 4 },
+            Run,
+            Recv { socket: 0 },
+            Recv { socket: 1 },
+            Recv { socket: 3 },
+            Run,
+            Recv { socket: 2 },
+        ],
+    );
+
+    // A forwarder: two SUBs' subscriptions go up through the proxy, messages come down;
+    // a paused proxy holds them until resumed.
+    let forwarder = scenario(
+        Topology::Forwarder,
+        0,
+        2,
+        0,
+        vec![
+            Subscribe {
+                socket: 0,
+                prefix: raw(b"a"),
+            },
+            Subscribe {
+                socket: 1,
+                prefix: raw(b"b"),
+            },
+            Run,
+            publish(b"a"),
+            publish(b"b"),
+            publish(b"ab"),
+            Run,
+            Recv { socket: 1 },
+            Recv { socket: 2 },
+            Partition { link: 3, on: true },
+            publish(b"ba"),
+            Run,
+            Recv { socket: 2 },
+            Partition { link: 3, on: false },
+            Run,
+            Recv { socket: 2 },
+        ],
+    );
+
     vec![
+        ("broker-pause-resume", seed(broker)),
+        ("forwarder-subscriptions-pause", seed(forwarder)),
         ("push-pull-reconnect", seed(push_pull)),
         ("xpub-xsub-subscriptions", seed(pub_sub)),
         ("req-relaxed-partition-heartbeats", seed(req_rep)),

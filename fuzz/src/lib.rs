@@ -5,6 +5,7 @@
 //! [`SeedWriter`], which writes a chosen scenario back out as fuzzer input.
 #![forbid(unsafe_code)]
 
+pub mod proxied;
 pub mod scenario;
 pub mod security;
 pub mod seed;

@@ -313,17 +313,28 @@ pub enum Topology {
     DealerRouter,
     /// Two PAIR.
     Pair,
+    /// A proxy between a ROUTER and a DEALER, three REQ clients and two REP workers.
+    Broker,
+    /// A proxy between an XSUB and a verbose XPUB, one PUB and two SUB.
+    Forwarder,
 }
 
 impl Topology {
     /// Every topology, in the order [`NetworkScenario::topology`] indexes.
-    pub const ALL: [Topology; 5] = [
+    pub const ALL: [Topology; 7] = [
         Topology::PushPull,
         Topology::PubSub,
         Topology::ReqRep,
         Topology::DealerRouter,
         Topology::Pair,
+        Topology::Broker,
+        Topology::Forwarder,
     ];
+
+    /// Whether a proxy sits in the middle (see [`crate::proxied`]).
+    pub fn is_proxied(self) -> bool {
+        matches!(self, Topology::Broker | Topology::Forwarder)
+    }
 
     /// Position in [`Topology::ALL`] (for writing seeds).
     pub fn index(self) -> u8 {

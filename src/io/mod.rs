@@ -49,6 +49,7 @@
 //! | `zmq_send` / `zmq_recv` | [`Socket::send`] / [`Socket::recv`] (and `try_` forms) |
 //! | `ZMQ_SUBSCRIBE` | [`Socket::subscribe`] |
 //! | `zmq_close` + `ZMQ_LINGER` | [`Socket::close`], or dropping the last clone |
+//! | `zmq_proxy` / `zmq_proxy_steerable` | [`proxy()`] / [`SteerableProxy`] with a [`ProxyControl`] or a control socket |
 //!
 //! With the `tls` cargo feature, `tls+tcp://` endpoints carry ZMTP inside TLS between
 //! zmq-sansio peers: see the `tls` module (libzmq peers need CURVE instead).
@@ -58,6 +59,7 @@ mod driver;
 mod inproc;
 mod monitor;
 mod options;
+mod proxy;
 pub mod runtime;
 mod shared;
 mod socket;
@@ -83,6 +85,7 @@ pub(crate) use monitor::MonitorSink;
 pub use options::{
     DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder, TcpKeepalive,
 };
+pub use proxy::{ProxyControl, ProxyError, ProxySocket, SteerableProxy, proxy};
 pub use runtime::{
     ExecutorRuntime, IoThreads, LocalRuntime, Runtime, SmolRuntime, SpawnRuntime, Task, Timer,
 };

@@ -379,7 +379,11 @@ impl Socket {
         })
     }
 
-    fn poll_send(&self, cx: &mut Context<'_>, msg: &mut Option<Msg>) -> Poll<Result<(), Error>> {
+    pub(super) fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        msg: &mut Option<Msg>,
+    ) -> Poll<Result<(), Error>> {
         self.shared().with(|inner| {
             if inner.closing {
                 return Poll::Ready(Err(Error::Closed));
@@ -449,7 +453,7 @@ impl Socket {
             .await
     }
 
-    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Msg, Error>> {
+    pub(super) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Msg, Error>> {
         self.poll_recv_from(cx)
             .map(|received| received.map(|received| received.msg))
     }
