@@ -158,6 +158,75 @@ fn peer_churn() {
     });
 }
 
+/// [`peer_churn`] over `inproc://`, with a monitor on the PULL read all along, and in each
+/// round one more socket that connects to a name nobody binds and closes: connections,
+/// monitor queues and the process-wide registry of names must all give back what they
+/// took.
+#[test]
+fn inproc_churn() {
+    scenario("inproc_churn", |mut soak: Soak| async move {
+        let pull = socket(SocketType::Pull, Duration::ZERO);
+        let monitor = pull.monitor();
+        let events = Arc::new(AtomicU64::new(0));
+        let reader = smol::spawn({
+            let events = Arc::clone(&events);
+            async move {
+                let mut monitor = monitor;
+                while futures::StreamExt::next(&mut monitor).await.is_some() {
+                    events.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let endpoint = pull
+            .bind(&format!("inproc://soak-{}", std::process::id()))
+            .unwrap();
+        let mut ledger = Ledger::default();
+        let mut next_sender = 0u32;
+        for _ in 0..10 {
+            churn_round(&pull, &endpoint, &mut ledger, next_sender).await;
+            next_sender += CHURN_AT_ONCE;
+        }
+        eventually(PATIENCE, "warm-up peers leave", || {
+            pull.connected_peers() == 0
+        })
+        .await;
+        soak.idle_baseline().await;
+
+        let budget = soak.budget(24_000, 6_000);
+        let mut churned = 0u64;
+        while budget.more(churned) {
+            churn_round(&pull, &endpoint, &mut ledger, next_sender).await;
+            let stray = socket(SocketType::Push, Duration::ZERO);
+            stray
+                .connect(&format!("inproc://nobody-{next_sender}"))
+                .unwrap();
+            stray.close().await;
+            next_sender += CHURN_AT_ONCE;
+            churned += u64::from(CHURN_AT_ONCE);
+        }
+
+        assert!(pull.try_recv().unwrap().is_none(), "a message nobody sent");
+        eventually(PATIENCE, "churned peers leave", || {
+            pull.connected_peers() == 0
+        })
+        .await;
+        soak.idle_check("inproc PULL after the churn").await;
+        // Accepted, handshake succeeded, disconnected: three per peer, none lost by a
+        // reader that keeps up.
+        assert!(
+            events.load(Ordering::Relaxed) >= 3 * churned,
+            "monitor events: {} for {churned} peers",
+            events.load(Ordering::Relaxed)
+        );
+
+        pull.close().await;
+        within("the monitor ends with the socket", reader).await;
+        drop(pull);
+        soak.finish("inproc peers churned", churned, &budget, 4 * MIB)
+            .await;
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. Reconnect storm.
 // ---------------------------------------------------------------------------------------

@@ -33,7 +33,11 @@ const BATCH: usize = 64;
 #[derive(Default)]
 struct Registry {
     bound: HashMap<String, Binding>,
-    waiting: HashMap<String, Vec<Waker>>,
+    /// Connectors waiting for a name, by a ticket of their own so that one that stops
+    /// waiting (disconnected, closed) takes its entry away: names never bound leave
+    /// nothing behind.
+    waiting: HashMap<String, HashMap<u64, Waker>>,
+    next_ticket: u64,
 }
 
 struct Binding {
@@ -74,7 +78,7 @@ pub(crate) fn bind(shared: &Arc<Shared>, name: &str, endpoint: u64) -> std::io::
         );
         registry.waiting.remove(name).unwrap_or_default()
     };
-    waiting.into_iter().for_each(Waker::wake);
+    waiting.into_values().for_each(Waker::wake);
     Ok(())
 }
 
@@ -91,19 +95,51 @@ pub(crate) fn unbind(shared: &Arc<Shared>, name: &str, endpoint: u64) {
 }
 
 /// Completes with the socket bound to `name` (and its endpoint id) once there is one.
-fn bound(name: &str) -> impl Future<Output = (Arc<Shared>, u64)> + '_ {
-    std::future::poll_fn(move |cx| {
+fn bound(name: &str) -> Bound<'_> {
+    Bound { name, ticket: None }
+}
+
+/// The future of [`bound`]: waits in the registry under a ticket, withdrawn on drop.
+struct Bound<'a> {
+    name: &'a str,
+    ticket: Option<u64>,
+}
+
+impl Future for Bound<'_> {
+    type Output = (Arc<Shared>, u64);
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut registry = registry();
-        if let Some(binding) = registry.bound.get(name)
+        if let Some(binding) = registry.bound.get(self.name)
             && let Some(shared) = binding.shared.upgrade()
         {
             return Poll::Ready((shared, binding.endpoint));
         }
-        let waiting = registry.waiting.entry(name.to_owned()).or_default();
-        waiting.retain(|w| !w.will_wake(cx.waker()));
-        waiting.push(cx.waker().clone());
+        let ticket = match self.ticket {
+            Some(ticket) => ticket,
+            None => {
+                registry.next_ticket += 1;
+                registry.next_ticket
+            }
+        };
+        self.ticket = Some(ticket);
+        let waiting = registry.waiting.entry(self.name.to_owned()).or_default();
+        waiting.insert(ticket, cx.waker().clone());
         Poll::Pending
-    })
+    }
+}
+
+impl Drop for Bound<'_> {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket else { return };
+        let mut registry = registry();
+        if let Some(waiting) = registry.waiting.get_mut(self.name) {
+            waiting.remove(&ticket);
+            if waiting.is_empty() {
+                registry.waiting.remove(self.name);
+            }
+        }
+    }
 }
 
 /// One end of a connection: a socket and the peer id the other end has there.
