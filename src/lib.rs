@@ -93,6 +93,8 @@ pub mod proxy;
 pub mod python_json;
 pub mod security;
 pub mod sim;
+#[cfg(feature = "simulation")]
+pub mod simulation;
 
 pub use endpoint::{Endpoint, EndpointError, Host};
 pub use message::Msg;

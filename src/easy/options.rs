@@ -3,7 +3,9 @@
 
 use bytes::Bytes;
 
-use crate::io::{Authenticator, Monitor, MonitorSink, Socket, SocketBuilder};
+use std::sync::Arc;
+
+use crate::io::{Authenticator, Monitor, MonitorSink, Runtime, Socket, SocketBuilder};
 #[cfg(feature = "tls")]
 use crate::io::{TlsClientConfig, TlsServerConfig};
 use crate::proto::SocketType;
@@ -62,6 +64,7 @@ pub struct Options {
     #[cfg(feature = "tls")]
     tls_client: Option<TlsClientConfig>,
     monitor: Option<MonitorSink>,
+    runtime: Option<Arc<dyn Runtime>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -72,6 +75,7 @@ impl std::fmt::Debug for Options {
             .field("zap_domain", &self.zap_domain)
             .field("tls", &self.scheme())
             .field("monitor", &self.monitor.is_some())
+            .field("runtime", &self.runtime)
             .finish()
     }
 }
@@ -157,6 +161,15 @@ impl Options {
         self
     }
 
+    /// Where the class's socket runs its connections and timers (see
+    /// [`SocketBuilder::runtime`]): an executor of the application's, IO threads, or a
+    /// simulated host (`simulation::Host::runtime`), where the class runs under virtual
+    /// time on a simulated network.
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
     /// The URL scheme the port constructors use: `tls+tcp` with TLS options, else `tcp`.
     pub(crate) fn scheme(&self) -> &'static str {
         #[cfg(feature = "tls")]
@@ -189,6 +202,9 @@ impl Options {
         }
         if let Some(sink) = &self.monitor {
             builder = builder.monitor_sink(sink.clone());
+        }
+        if let Some(runtime) = &self.runtime {
+            builder = builder.runtime(Arc::clone(runtime));
         }
         builder
     }

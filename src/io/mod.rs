@@ -67,6 +67,7 @@ mod tasks;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod transport;
+mod virtual_net;
 
 use std::time::Duration;
 
@@ -93,6 +94,9 @@ pub use shared::live_tasks;
 pub use socket::{Received, Socket};
 #[cfg(feature = "tls")]
 pub use tls::{TlsClientConfig, TlsError, TlsServerConfig};
+pub use virtual_net::{
+    ConnectFuture, VirtualConnection, VirtualListener, VirtualNetwork, VirtualStream,
+};
 
 /// What can go wrong with a [`Socket`].
 #[derive(Debug, Error)]

@@ -66,6 +66,13 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> Instant {
         Instant::now()
     }
+
+    /// Where `tcp://` and `ipc://` endpoints lead: `None` (the default) for the operating
+    /// system's network through async-io's reactor, or a network of the runtime's own
+    /// (a simulated one: see [`VirtualNetwork`](super::VirtualNetwork)).
+    fn network(&self) -> Option<Arc<dyn super::VirtualNetwork>> {
+        None
+    }
 }
 
 /// A timer from [`Runtime::timer`]: it can be polled after firing and re-armed.

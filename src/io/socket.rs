@@ -141,21 +141,22 @@ impl Socket {
         if let Endpoint::Inproc(name) = &parsed {
             return self.bind_inproc(endpoint, name);
         }
-        let (listener, bound) = match Listener::bind(&parsed, &self.handle.tls) {
-            Ok(bound) => bound,
-            Err(source) => {
-                self.shared().with(|inner| {
-                    inner.core.monitor(MonitorEvent::BindFailed {
-                        endpoint: endpoint.into(),
-                        error: (&source).into(),
-                    })
-                });
-                return Err(Error::Transport {
-                    endpoint: endpoint.to_owned(),
-                    source,
-                });
-            }
-        };
+        let (listener, bound) =
+            match Listener::bind(&parsed, &self.handle.tls, self.shared().runtime.network()) {
+                Ok(bound) => bound,
+                Err(source) => {
+                    self.shared().with(|inner| {
+                        inner.core.monitor(MonitorEvent::BindFailed {
+                            endpoint: endpoint.into(),
+                            error: (&source).into(),
+                        })
+                    });
+                    return Err(Error::Transport {
+                        endpoint: endpoint.to_owned(),
+                        source,
+                    });
+                }
+            };
         let label: Arc<str> = connectable(&bound).into();
         let id = self.register_endpoint(endpoint, bound, None, Arc::clone(&label));
         self.shared().with(|inner| {

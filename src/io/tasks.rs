@@ -361,7 +361,7 @@ pub(crate) fn spawn_connector(
             });
             let attempt = or(
                 async {
-                    let connect = Stream::connect(&endpoint, &tls);
+                    let connect = Stream::connect(&endpoint, &tls, shared.runtime.network());
                     let timeout = async {
                         sleep(&*shared.runtime, backoff.connect_timeout).await;
                         Err(std::io::Error::new(

@@ -8,12 +8,14 @@ use std::os::unix::net::{UnixListener, UnixStream};
 #[cfg(unix)]
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_io::Async;
 use futures_io::{AsyncRead, AsyncWrite};
 
 use super::options::TcpKeepalive;
+use super::virtual_net::{VirtualConnection, VirtualListener, VirtualNetwork, VirtualStream};
 use crate::endpoint::{Endpoint, Host};
 
 /// The TLS configurations of a socket (empty without the `tls` feature).
@@ -76,6 +78,8 @@ pub(crate) enum Listener {
     Tls(Async<TcpListener>, super::tls::TlsServerConfig),
     #[cfg(unix)]
     Ipc(Async<UnixListener>, PathBuf),
+    /// An endpoint of the runtime's own network.
+    Virtual(Box<dyn VirtualListener>),
 }
 
 /// One established transport connection.
@@ -87,6 +91,9 @@ pub(crate) enum Stream {
     /// Boxed: a TLS session is large, and most connections are not TLS.
     #[cfg(feature = "tls")]
     Tls(Box<TlsConnection>),
+    /// A connection of the runtime's own network, with the other end's endpoint and
+    /// address.
+    Virtual(Box<dyn VirtualStream>, String, String),
 }
 
 /// A TLS session over TCP, either side.
@@ -112,8 +119,21 @@ fn resolve(endpoint: &Endpoint) -> io::Result<Vec<SocketAddr>> {
 impl Listener {
     /// Binds; returns the listener and the endpoint it actually listens on (with the port
     /// the system chose for `*`).
-    pub(crate) fn bind(endpoint: &Endpoint, tls: &TlsSettings) -> io::Result<(Self, Endpoint)> {
+    pub(crate) fn bind(
+        endpoint: &Endpoint,
+        tls: &TlsSettings,
+        network: Option<Arc<dyn VirtualNetwork>>,
+    ) -> io::Result<(Self, Endpoint)> {
         tls.check(endpoint, false)?;
+        if let Some(network) = network {
+            return match endpoint {
+                Endpoint::Tcp { .. } | Endpoint::Ipc(_) => {
+                    let (listener, bound) = network.bind(endpoint)?;
+                    Ok((Self::Virtual(listener), bound))
+                }
+                _ => Err(unsupported_on_virtual(endpoint)),
+            };
+        }
         match endpoint {
             Endpoint::Tcp { host, .. } => {
                 let (listener, host, port) = bind_tcp(endpoint, host)?;
@@ -162,7 +182,25 @@ impl Listener {
                 let (stream, _) = listener.accept().await?;
                 Ok(Stream::Ipc(stream))
             }
+            Self::Virtual(listener) => {
+                let accepted = std::future::poll_fn(|cx| listener.poll_accept(cx)).await?;
+                Ok(Stream::from(accepted))
+            }
         }
+    }
+}
+
+/// A `tls+tcp://` endpoint on a runtime with a network of its own.
+fn unsupported_on_virtual(endpoint: &Endpoint) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{endpoint}: the runtime's network has tcp:// and ipc:// endpoints only"),
+    )
+}
+
+impl From<VirtualConnection> for Stream {
+    fn from(connection: VirtualConnection) -> Self {
+        Stream::Virtual(connection.stream, connection.remote, connection.address)
     }
 }
 
@@ -234,13 +272,26 @@ impl Stream {
             Self::Tls(tls) => set_keepalive(tls.0.get_ref().0.get_ref(), keepalive),
             #[cfg(unix)]
             Self::Ipc(_) => Ok(()),
+            Self::Virtual(..) => Ok(()),
         }
     }
 
     /// Connects to a concrete endpoint (names are resolved off the executor); for TLS, also
     /// runs the client side of the handshake.
-    pub(crate) async fn connect(endpoint: &Endpoint, tls: &TlsSettings) -> io::Result<Self> {
+    pub(crate) async fn connect(
+        endpoint: &Endpoint,
+        tls: &TlsSettings,
+        network: Option<Arc<dyn VirtualNetwork>>,
+    ) -> io::Result<Self> {
         tls.check(endpoint, true)?;
+        if let Some(network) = network {
+            return match endpoint {
+                Endpoint::Tcp { .. } | Endpoint::Ipc(_) => {
+                    Ok(Stream::from(network.connect(endpoint).await?))
+                }
+                _ => Err(unsupported_on_virtual(endpoint)),
+            };
+        }
         match endpoint {
             Endpoint::Tcp { host, .. } => Ok(Self::Tcp(connect_tcp(endpoint, host).await?)),
             #[cfg(feature = "tls")]
@@ -362,6 +413,7 @@ macro_rules! delegate {
                 let $s = &mut tls.0;
                 $e
             }
+            Stream::Virtual($s, ..) => $e,
         }
     };
 }
@@ -381,6 +433,7 @@ impl Stream {
             Stream::Tls(tls) => (tls.0.get_ref().0.get_ref().peer_addr())
                 .map(|addr| addr.ip().to_string())
                 .unwrap_or_default(),
+            Stream::Virtual(_, _, address) => address.clone(),
         }
     }
 
@@ -397,6 +450,7 @@ impl Stream {
             Stream::Tls(tls) => (tls.0.get_ref().0.get_ref().peer_addr())
                 .map(|addr| format!("tls+tcp://{addr}"))
                 .unwrap_or_default(),
+            Stream::Virtual(_, remote, _) => remote.clone(),
         }
     }
 
@@ -410,6 +464,8 @@ impl Stream {
             // socket, that a silent socket says nothing about: "read to find out".
             #[cfg(feature = "tls")]
             Stream::Tls(_) => Poll::Ready(Ok(())),
+            // Read to find out: a virtual stream registers the waker when it has nothing.
+            Stream::Virtual(..) => Poll::Ready(Ok(())),
         }
     }
 }
@@ -507,9 +563,9 @@ mod tests {
         smol::block_on(async {
             let endpoint: Endpoint = "tcp://127.0.0.1:*".parse().unwrap();
             let no_tls = TlsSettings::default();
-            let (listener, bound) = Listener::bind(&endpoint, &no_tls).unwrap();
+            let (listener, bound) = Listener::bind(&endpoint, &no_tls, None).unwrap();
             let (connected, accepted) =
-                smol::future::zip(Stream::connect(&bound, &no_tls), listener.accept()).await;
+                smol::future::zip(Stream::connect(&bound, &no_tls, None), listener.accept()).await;
             (connected.unwrap(), accepted.unwrap())
         })
     }
