@@ -82,6 +82,7 @@ pub use crate::endpoint::{Endpoint, Host};
 pub use crate::pattern::monitor::{DisconnectReason, MonitorEvent, TransportError};
 pub use auth::{AuthFuture, Authenticator};
 pub use monitor::Monitor;
+#[cfg(feature = "easy")]
 pub(crate) use monitor::MonitorSink;
 pub use options::{
     DEFAULT_LINGER, DEFAULT_RECONNECT_IVL, DEFAULT_RECONNECT_IVL_MAX, SocketBuilder, TcpKeepalive,
