@@ -70,6 +70,14 @@ impl Clock {
         }
     }
 
+    /// Wakes `waker` once the clock reaches `at` (since the epoch); it cannot be cancelled.
+    pub(crate) fn wake_at(&self, at: Duration, waker: Waker) {
+        let mut state = self.lock();
+        state.next += 1;
+        let key = (at, state.next);
+        state.timers.insert(key, waker);
+    }
+
     /// When the next timer is due.
     pub(crate) fn next_deadline(&self) -> Option<Duration> {
         self.lock().timers.keys().next().map(|(at, _)| *at)

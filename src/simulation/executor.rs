@@ -24,18 +24,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Wakes one task: puts its id in the ready set.
+/// Wakes one task: puts its id in the ready set. A deferred wake (a slow host's) also
+/// lets the task run when it is next picked.
 struct TaskWaker {
     id: u64,
     ready: Ready,
+    allow: Option<Arc<Mutex<BTreeSet<u64>>>>,
 }
 
 impl Wake for TaskWaker {
     fn wake(self: Arc<Self>) {
-        lock(&self.ready).insert(self.id);
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(allow) = &self.allow {
+            lock(allow).insert(self.id);
+        }
         lock(&self.ready).insert(self.id);
     }
 }
@@ -43,6 +48,8 @@ impl Wake for TaskWaker {
 pub(crate) struct Executor {
     tasks: Mutex<Tasks>,
     ready: Ready,
+    /// Tasks of slow hosts whose delay has passed: they run when next picked.
+    allowed: Arc<Mutex<BTreeSet<u64>>>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -59,6 +66,7 @@ impl Executor {
         Self {
             tasks: Mutex::default(),
             ready: Ready::default(),
+            allowed: Arc::default(),
         }
     }
 
@@ -98,6 +106,7 @@ impl Executor {
         let waker = Waker::from(Arc::new(TaskWaker {
             id,
             ready: Arc::clone(&self.ready),
+            allow: None,
         }));
         let done = task
             .as_mut()
@@ -112,6 +121,25 @@ impl Executor {
             None => {} // its host crashed while it ran: dropped below, outside the lock
         }
         drop(tasks);
+    }
+
+    /// The host task `id` runs on, while it exists.
+    pub(crate) fn host_of(&self, id: u64) -> Option<HostId> {
+        lock(&self.tasks).tasks.get(&id).map(|(host, _)| *host)
+    }
+
+    /// Whether a deferred wake let task `id` run now (and uses that permission up).
+    pub(crate) fn take_allowed(&self, id: u64) -> bool {
+        lock(&self.allowed).remove(&id)
+    }
+
+    /// A waker that, when woken, makes task `id` ready and lets it run.
+    pub(crate) fn deferred_waker(&self, id: u64) -> Waker {
+        Waker::from(Arc::new(TaskWaker {
+            id,
+            ready: Arc::clone(&self.ready),
+            allow: Some(Arc::clone(&self.allowed)),
+        }))
     }
 
     /// Drops every task of `host` (a crash): their sockets and connections go with them.

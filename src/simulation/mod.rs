@@ -117,6 +117,8 @@ struct Inner {
     trace: Arc<Trace>,
     hosts: Mutex<Vec<HostState>>,
     time_limit: Mutex<Duration>,
+    /// Hosts whose tasks run only some time after each wake (slow consumers).
+    slow: Mutex<std::collections::BTreeMap<HostId, Duration>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,6 +165,7 @@ impl World {
                 trace,
                 hosts: Mutex::default(),
                 time_limit: Mutex::new(DEFAULT_TIME_LIMIT),
+                slow: Mutex::default(),
             }),
         }
     }
@@ -246,7 +249,9 @@ impl World {
             }
             let next = self.inner.executor.pick(&mut lock(&self.inner.rng));
             if let Some(task) = next {
-                self.inner.executor.poll(task);
+                if !self.defer(task) {
+                    self.inner.executor.poll(task);
+                }
                 continue;
             }
             let Some(deadline) = self.inner.clock.next_deadline() else {
@@ -267,6 +272,39 @@ impl World {
                 waker.wake();
             }
         }
+    }
+
+    /// Whether task `task` is on a slow host and must wait before it runs; if so, it is
+    /// woken again once the host's delay has passed.
+    fn defer(&self, task: u64) -> bool {
+        let executor = &self.inner.executor;
+        let Some(host) = executor.host_of(task) else {
+            return false;
+        };
+        let Some(delay) = lock(&self.inner.slow).get(&host).copied() else {
+            return false;
+        };
+        if executor.take_allowed(task) {
+            return false;
+        }
+        let at = self.elapsed() + delay;
+        self.inner.clock.wake_at(at, executor.deferred_waker(task));
+        true
+    }
+
+    /// Makes a host slow (a loaded machine, a slow consumer): each time one of its tasks
+    /// is woken, it runs only `delay` of virtual time later. `None` (or zero) restores it.
+    pub fn slow_down(&self, host: &Host, delay: Option<Duration>) {
+        let delay = delay.filter(|d| !d.is_zero());
+        self.note_fault(match delay {
+            Some(delay) => format!("slow {} by {delay:?}", host.name()),
+            None => format!("restore {}'s speed", host.name()),
+        });
+        let mut slow = lock(&self.inner.slow);
+        match delay {
+            Some(delay) => slow.insert(host.id, delay),
+            None => slow.remove(&host.id),
+        };
     }
 
     /// Runs the world for `duration` of virtual time.

@@ -23,6 +23,8 @@ pub enum Fault {
     Restart(String),
     /// Change the link between two hosts.
     Link(String, String, LinkConfig),
+    /// Make a host slow: each wake of its tasks runs this much later (zero: normal speed).
+    Slow(String, Duration),
 }
 
 impl Fault {
@@ -34,6 +36,7 @@ impl Fault {
             Self::Crash(host) => world.crash(&world.host(host)),
             Self::Restart(host) => world.restart(&world.host(host)),
             Self::Link(a, b, link) => world.set_link(&world.host(a), &world.host(b), *link),
+            Self::Slow(host, delay) => world.slow_down(&world.host(host), Some(*delay)),
         }
     }
 }
@@ -54,6 +57,8 @@ impl fmt::Display for Fault {
                 link.bandwidth
                     .map_or_else(|| "unlimited".to_owned(), |b| format!("{b} B/s"))
             ),
+            Self::Slow(host, delay) if delay.is_zero() => write!(f, "restore {host}'s speed"),
+            Self::Slow(host, delay) => write!(f, "slow {host} by {delay:?}"),
         }
     }
 }
@@ -98,7 +103,7 @@ impl FaultPlan {
             let end = start + Duration::from_micros(rng.below(span - start.as_micros() as u64 + 1));
             let a = pick(&mut rng);
             let b = pick(&mut rng);
-            plan = match rng.below(4) {
+            plan = match rng.below(5) {
                 0 if a != b => plan
                     .at(start, Fault::Partition(a.clone(), b.clone()))
                     .at(end, Fault::Heal(a, b)),
@@ -106,6 +111,12 @@ impl FaultPlan {
                 2 => plan
                     .at(start, Fault::Crash(a.clone()))
                     .at(end, Fault::Restart(a)),
+                3 => plan
+                    .at(
+                        start,
+                        Fault::Slow(a.clone(), Duration::from_micros(1 + rng.below(10_000))),
+                    )
+                    .at(end, Fault::Slow(a, Duration::ZERO)),
                 _ => plan.at(
                     start,
                     Fault::Link(
