@@ -410,7 +410,7 @@ fn a_partitioned_link_stops_moving_and_heartbeats_do_not_break_it() {
         timeout: Some(Duration::from_millis(300)),
     };
     let mut push = options(SocketType::Push);
-    push.connection.heartbeat = heartbeat.clone();
+    push.connection.heartbeat = heartbeat;
     let mut pull = options(SocketType::Pull);
     pull.connection.heartbeat = heartbeat;
     let mut net = Network::new(Instant::now());
