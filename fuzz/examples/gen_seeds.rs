@@ -1401,7 +1401,10 @@ fn network() -> Seeds {
     };
     vec![
         ("broker-inproc", seed(inproc(&broker, 0b1_1111))),
-        ("forwarder-inproc-publisher", seed(inproc(&forwarder, 0b001))),
+        (
+            "forwarder-inproc-publisher",
+            seed(inproc(&forwarder, 0b001)),
+        ),
         ("push-pull-inproc-mixed", seed(inproc(&push_pull, 0b0101))),
         ("xpub-xsub-inproc", seed(inproc(&pub_sub, 0b111))),
         ("dealer-router-inproc", seed(inproc(&dealer_router, 0b11))),
