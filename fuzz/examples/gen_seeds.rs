@@ -1394,7 +1394,21 @@ fn network() -> Seeds {
         ],
     );
 
+    // The same scenarios with some or all links inproc (the bits above the HWM's).
+    let inproc = |s: &NetworkScenario, links: u8| NetworkScenario {
+        hwm: s.hwm | links << 2,
+        ..s.clone()
+    };
     vec![
+        ("broker-inproc", seed(inproc(&broker, 0b1_1111))),
+        (
+            "forwarder-inproc-publisher",
+            seed(inproc(&forwarder, 0b001)),
+        ),
+        ("push-pull-inproc-mixed", seed(inproc(&push_pull, 0b0101))),
+        ("xpub-xsub-inproc", seed(inproc(&pub_sub, 0b111))),
+        ("dealer-router-inproc", seed(inproc(&dealer_router, 0b11))),
+        ("req-strict-inproc", seed(inproc(&req_strict, 0b111))),
         ("broker-pause-resume", seed(broker)),
         ("forwarder-subscriptions-pause", seed(forwarder)),
         ("push-pull-reconnect", seed(push_pull)),

@@ -3,7 +3,8 @@
 //! PAIR pair; either side binding), tight HWMs, link capacities and transmit buffers,
 //! optional heartbeats, and fuzzer-chosen operations: tagged sends, receives (REP and
 //! ROUTER answer at once), subscriptions, disconnects, reconnects, partitions, the passing
-//! of virtual time and the chunking of deliveries.
+//! of virtual time and the chunking of deliveries. Any link may be an `inproc://` one
+//! (direct peers, messages moved by value) instead of ZMTP over a simulated transport.
 //!
 //! Every message carries a tag naming its sender and a sequence number. Invariants:
 //! - no panics, and every socket call gives a result its type allows;
@@ -30,6 +31,8 @@
 //! - DEALER/ROUTER: the ROUTER sees each DEALER under its announced identity (or a
 //!   generated one); a reply routed by that id reaches that DEALER;
 //! - a link fails only when it was partitioned since it connected, or heartbeats are on;
+//! - an inproc link holds at most one message beyond its receiver's HWM: what the
+//!   receiving peer's queue holds plus what is in flight towards it;
 //! - if no link ever went down, everything sent (PUSH, PAIR, DEALER, strict REQ) and
 //!   everything the ROUTER accepted arrives;
 //! - afterwards, with every link healed, each topology still works: fresh probes sent
@@ -70,6 +73,7 @@ fn run(scenario: &NetworkScenario) {
         t.step(op);
         // Receiving empties queues: what they held before is no measure after a `Recv`.
         t.check_links(!matches!(op, NetOp::Recv { .. }));
+        t.check_inproc();
     }
     t.finish();
 }
@@ -138,6 +142,8 @@ struct Asked {
 
 struct Tracker {
     topology: Topology,
+    /// Every queue's HWM (0: the default).
+    hwm: usize,
     heartbeats: bool,
     relaxed: bool,
     correlate: bool,
@@ -270,11 +276,17 @@ impl Tracker {
             .collect();
         let links: Vec<LinkId> = pairs
             .iter()
-            .map(|&(client, server)| {
-                if servers_connect {
-                    net.connect(ids[server], ids[client])
+            .enumerate()
+            .map(|(l, &(client, server))| {
+                let (connector, binder) = if servers_connect {
+                    (ids[server], ids[client])
                 } else {
-                    net.connect(ids[client], ids[server])
+                    (ids[client], ids[server])
+                };
+                if s.is_inproc(l) {
+                    net.connect_inproc(connector, binder)
+                } else {
+                    net.connect(connector, binder)
                 }
             })
             .collect();
@@ -288,6 +300,7 @@ impl Tracker {
             .collect();
         Self {
             topology,
+            hwm: s.hwm(),
             heartbeats: s.has(variant::HEARTBEATS),
             relaxed: s.has(variant::REQ_RELAXED),
             correlate: s.has(variant::REQ_CORRELATE),
@@ -462,6 +475,35 @@ impl Tracker {
                 self.transports[l] += 1;
             }
             self.was_up[l] = up;
+        }
+    }
+
+    /// Each receiving peer of an inproc link that is up holds, with what is in flight
+    /// towards it, at most its HWM and one.
+    fn check_inproc(&mut self) {
+        let hwm = if self.hwm == 0 { 1000 } else { self.hwm };
+        for l in 0..self.links.len() {
+            let link = self.links[l];
+            let (Some((to_binder, to_connector)), true) =
+                (self.net.in_flight(link), self.net.is_up(link))
+            else {
+                continue;
+            };
+            let (connector_peer, binder_peer) = self.net.link_peers(link);
+            let (c, b) = self.ends[l];
+            for (i, peer, in_flight) in [
+                (c, Some(connector_peer), to_connector),
+                (b, binder_peer, to_binder),
+            ] {
+                let queued = peer
+                    .and_then(|peer| self.socket(i).pattern().stats(peer))
+                    .map_or(0, |s| s.inbound_msgs);
+                assert!(
+                    queued + in_flight <= hwm + 1,
+                    "inproc link {l}: socket {i} holds {queued} and {in_flight} are in flight \
+                     (HWM {hwm})"
+                );
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The `network` target's proxy topologies ([`Topology::Broker`], [`Topology::Forwarder`]):
 //! a [`Proxy`](zmq_sansio::proxy::Proxy) between two sockets of a `sim::Network`, with
-//! clients and workers (or a publisher and subscribers) around it, driven by the same
-//! [`NetOp`]s as the other topologies. A `Partition` of the link one past the last real
+//! clients and workers (or a publisher and subscribers) around it, over ZMTP or `inproc://`
+//! links as the scenario chooses, driven by the same [`NetOp`]s as the other topologies. A `Partition` of the link one past the last real
 //! link pauses the proxy (`on`) or resumes it.
 //!
 //! Invariants:
@@ -103,11 +103,17 @@ impl Proxied {
         let proxy = net.add_proxy(ids[0], ids[1], None);
         let links = pairs
             .iter()
-            .map(|&(client, server)| {
-                if s.has(variant::SERVERS_CONNECT) {
-                    net.connect(ids[server], ids[client])
+            .enumerate()
+            .map(|(l, &(client, server))| {
+                let (connector, binder) = if s.has(variant::SERVERS_CONNECT) {
+                    (ids[server], ids[client])
                 } else {
-                    net.connect(ids[client], ids[server])
+                    (ids[client], ids[server])
+                };
+                if s.is_inproc(l) {
+                    net.connect_inproc(connector, binder)
+                } else {
+                    net.connect(connector, binder)
                 }
             })
             .collect();

@@ -367,7 +367,10 @@ pub struct NetworkScenario {
     pub topology: u8,
     /// Switches, see [`variant`].
     pub variant: u8,
-    /// Send and receive HWM of every socket, `% 4` (0: the default, 1000).
+    /// Send and receive HWM of every socket, `% 4` (0: the default, 1000); the six bits
+    /// above say which links are `inproc://` ones (bit 2 + link: see
+    /// [`NetworkScenario::is_inproc`]), so inputs from before inproc links decode as
+    /// they did.
     pub hwm: u8,
     /// Link capacity and transmit buffer in units of 16 octets (0: the defaults).
     pub capacity: u8,
@@ -453,6 +456,12 @@ impl NetworkScenario {
     /// HWM of every queue (0: the default).
     pub fn hwm(&self) -> usize {
         hwm(self.hwm)
+    }
+
+    /// Whether the topology's link `link` (in the order the target creates them) is an
+    /// `inproc://` link between direct peers rather than ZMTP over a simulated transport.
+    pub fn is_inproc(&self, link: usize) -> bool {
+        link < 6 && self.hwm >> (2 + link) & 1 == 1
     }
 
     /// The fuzzer input that decodes to this scenario.

@@ -7,16 +7,17 @@
 //! application side calls [`Socket::send`] and [`Socket::recv`]. [`SocketEvent`]s say which
 //! driver or waiter has something to do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::core::{Link, PeerError, SocketCore, SocketEvent, SocketOptions};
 use super::monitor::{DisconnectReason, MonitorEvent};
-use super::{AttachError, Pattern, PeerId, PeerOutput, RecvError, SendError};
+use super::{AttachError, Pattern, PeerId, PeerInput, PeerOutput, RecvError, SendError};
 use crate::Msg;
-use crate::proto::{Connection, SocketType};
+use crate::proto::{Connection, PeerInfo, SocketType};
 use crate::security::{AuthDecision, AuthRequest};
 
 /// A whole socket: pattern semantics over many peers, one ZMTP connection each, no IO.
@@ -49,12 +50,19 @@ use crate::security::{AuthDecision, AuthRequest};
 /// 5. **The application** calls [`send`](Self::send), [`recv`](Self::recv),
 ///    [`subscribe`](Self::subscribe) at any time; each may produce events to drain.
 ///
+/// A peer in the same process needs no ZMTP: [`open_direct`](Self::open_direct) or
+/// [`accept_direct`](Self::accept_direct) makes it ready at once, and messages move by
+/// value between the two sockets with [`take_direct`](Self::take_direct) and
+/// [`deliver_direct`](Self::deliver_direct) (as `inproc://` does).
+///
 /// `sim::Network` drives sockets in memory this way, `examples/blocking_loop.rs` over
 /// `std::net` without async, and the `io` layer with one task per connection.
 #[derive(Debug)]
 pub struct Socket {
     core: SocketCore,
     links: BTreeMap<PeerId, Link>,
+    /// Peers in the same process (no ZMTP connection), with what they announced.
+    direct: BTreeMap<PeerId, PeerInfo>,
     /// Scratch space for [`SocketCore::take_outputs`], kept to avoid an allocation per call.
     outputs: Vec<PeerOutput>,
 }
@@ -65,6 +73,7 @@ impl Socket {
         Self {
             core: SocketCore::new(options),
             links: BTreeMap::new(),
+            direct: BTreeMap::new(),
             outputs: Vec::new(),
         }
     }
@@ -90,8 +99,53 @@ impl Socket {
     /// (as client), replacing any earlier one.
     pub fn open(&mut self, peer: PeerId, now: Instant) {
         if let Some(link) = self.core.open(peer, now) {
+            self.direct.remove(&peer);
             self.links.insert(peer, link);
         }
+    }
+
+    /// A peer from [`Socket::add_peer`] is a peer in the same process, no ZMTP: it is ready
+    /// at once, `info` being what it would have announced
+    /// ([`Config::peer_info`](crate::proto::Config::peer_info)). Messages move with
+    /// [`Socket::take_direct`] and [`Socket::deliver_direct`]. An error (incompatible socket
+    /// types, a pattern that refuses the peer) closes it again, and the monitor says why.
+    pub fn open_direct(&mut self, peer: PeerId, info: PeerInfo) -> Result<(), PeerError> {
+        self.links.remove(&peer);
+        self.core.open_direct(peer, info.clone())?;
+        self.direct.insert(peer, info);
+        Ok(())
+    }
+
+    /// A peer in the same process, no ZMTP, connected to our bound `endpoint` (from
+    /// `remote`): a new peer, ready at once (see [`Socket::open_direct`]), reported to the
+    /// monitor as accepted; on error it is gone again.
+    pub fn accept_direct(
+        &mut self,
+        endpoint: Arc<str>,
+        remote: Arc<str>,
+        info: PeerInfo,
+    ) -> Result<PeerId, PeerError> {
+        let peer = self.core.accept_direct(endpoint, remote, info.clone())?;
+        self.direct.insert(peer, info);
+        Ok(peer)
+    }
+
+    /// Takes up to `max` outputs queued for a peer in the same process (no ZMTP), to hand
+    /// to the other socket's [`Socket::deliver_direct`] as inputs (messages move by value).
+    pub fn take_direct(&mut self, peer: PeerId, max: usize, out: &mut Vec<PeerOutput>) {
+        self.core.take_direct(peer, max, out);
+    }
+
+    /// Input from a peer in the same process (no ZMTP), taken from the front until its
+    /// queue is full: the rest stays in `inputs`, to offer again after a
+    /// [`SocketEvent::Wake`] for the peer. An error means the peer broke a limit and must be
+    /// closed ([`Socket::close`]).
+    pub fn deliver_direct(
+        &mut self,
+        peer: PeerId,
+        inputs: &mut VecDeque<PeerInput>,
+    ) -> Result<(), PeerError> {
+        self.core.deliver_direct(peer, inputs)
     }
 
     /// A peer connected to one of our endpoints: a new peer with a connection (as server).
@@ -107,6 +161,7 @@ impl Socket {
     /// connection is dropped, after what it decoded is delivered. An accepted peer goes
     /// away with it; a connected one keeps its queue. The monitor events say why.
     pub fn close(&mut self, peer: PeerId, reason: impl Into<DisconnectReason>) {
+        self.direct.remove(&peer);
         let mut link = self.links.remove(&peer);
         self.core.close(peer, link.as_mut(), reason.into());
     }
@@ -126,6 +181,7 @@ impl Socket {
     /// Removes a peer and its queue (disconnect or unbind).
     pub fn remove_peer(&mut self, peer: PeerId) {
         self.links.remove(&peer);
+        self.direct.remove(&peer);
         self.core.remove_peer(peer);
     }
 
@@ -248,8 +304,11 @@ impl Socket {
     }
 
     /// What the peer announced and was authenticated as, while its connection is up.
-    pub fn peer_info(&self, peer: PeerId) -> Option<&crate::proto::PeerInfo> {
-        self.links.get(&peer)?.connection().peer()
+    pub fn peer_info(&self, peer: PeerId) -> Option<&PeerInfo> {
+        match self.direct.get(&peer) {
+            Some(info) => Some(info),
+            None => self.links.get(&peer)?.connection().peer(),
+        }
     }
 
     /// SUB/XSUB: subscribes to a prefix on every current and future peer.
@@ -280,12 +339,18 @@ impl Socket {
         self.core.peers()
     }
 
-    /// Whether the peer exists and has a connection.
+    /// Whether the peer exists and has a connection (ZMTP or direct).
     pub fn is_open(&self, peer: PeerId) -> bool {
-        self.links.contains_key(&peer)
+        self.links.contains_key(&peer) || self.direct.contains_key(&peer)
     }
 
-    /// The peer's connection, for inspection.
+    /// Whether the peer is in the same process, connected with no ZMTP
+    /// ([`Socket::open_direct`], [`Socket::accept_direct`]).
+    pub fn is_direct(&self, peer: PeerId) -> bool {
+        self.direct.contains_key(&peer)
+    }
+
+    /// The peer's ZMTP connection, for inspection.
     pub fn connection_of(&self, peer: PeerId) -> Option<&Connection> {
         self.links.get(&peer).map(Link::connection)
     }

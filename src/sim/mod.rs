@@ -1,5 +1,6 @@
 //! Whole ZeroMQ topologies in memory: [`Network`] wires [`Socket`]s together with simulated
-//! transports, under virtual time, deterministically. No threads, no sockets, no clock — a
+//! transports (ZMTP over a byte pipe, or `inproc://` between direct peers), under virtual
+//! time, deterministically. No threads, no sockets, no clock — a
 //! test or a fuzzer can run thousands of messages through REQ/REP, PUB/SUB … in
 //! microseconds and replay any failure exactly.
 //!
@@ -24,16 +25,19 @@
 //! assert_eq!(net.socket(req).recv().unwrap().unwrap(), Msg::from("ping"));
 //! ```
 
-use std::collections::{BTreeMap, VecDeque};
+mod inproc_link;
+mod zmtp_link;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
+use self::inproc_link::InprocLink;
+use self::zmtp_link::{Limits, ZmtpLink};
 use crate::pattern::monitor::TransportError;
 use crate::pattern::{
-    DisconnectReason, MonitorEvent, MonitorQueue, PeerError, PeerId, Socket, SocketEvent,
-    SocketOptions,
+    DisconnectReason, MonitorEvent, MonitorQueue, PeerError, PeerId, PeerOutput, Socket,
+    SocketEvent, SocketOptions,
 };
 use crate::proxy::Proxy;
 use crate::security::{AuthDecision, AuthRequest, AuthStatus};
@@ -72,11 +76,16 @@ struct ProxyRun {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkId(pub usize);
 
-/// One direction of a transport: octets written by one side, not yet read by the other.
-#[derive(Debug, Default)]
-struct Pipe {
-    in_flight: VecDeque<Bytes>,
-    octets: usize,
+/// One end of a link: a socket and the peer the other end is there.
+type End = (SocketId, PeerId);
+
+/// What carries a link's traffic.
+#[derive(Debug)]
+enum Transport {
+    /// ZMTP connections over a byte pipe.
+    Zmtp(ZmtpLink),
+    /// Direct peers, messages moved by value (`inproc://`).
+    Inproc(InprocLink),
 }
 
 #[derive(Debug)]
@@ -88,8 +97,7 @@ struct Link {
     up: bool,
     /// The transport stays up but delivers nothing (a pulled cable, a frozen peer).
     partitioned: bool,
-    to_binder: Pipe,
-    to_connector: Pipe,
+    transport: Transport,
     /// Why the transport last closed, if it failed.
     error: Option<PeerError>,
 }
@@ -109,8 +117,9 @@ pub struct Network {
     /// Brokers between sockets of this network, run on every step.
     proxies: Vec<ProxyRun>,
     now: Instant,
-    capacity: usize,
-    max_chunk: usize,
+    limits: Limits,
+    /// Scratch space for moving messages over inproc links.
+    outputs: Vec<PeerOutput>,
 }
 
 impl Network {
@@ -123,20 +132,23 @@ impl Network {
             links: Vec::new(),
             proxies: Vec::new(),
             now,
-            capacity: DEFAULT_LINK_CAPACITY,
-            max_chunk: usize::MAX,
+            limits: Limits {
+                capacity: DEFAULT_LINK_CAPACITY,
+                max_chunk: usize::MAX,
+            },
+            outputs: Vec::new(),
         }
     }
 
-    /// Cuts every delivery into pieces of at most `max_chunk` octets (to exercise decoders
+    /// Cuts every delivery over a ZMTP link into pieces of at most `max_chunk` octets (to exercise decoders
     /// under arbitrary chunking).
     pub fn set_max_chunk(&mut self, max_chunk: usize) {
-        self.max_chunk = max_chunk.max(1);
+        self.limits.max_chunk = max_chunk.max(1);
     }
 
-    /// Sets how many octets each transport direction buffers.
+    /// Sets how many octets each transport direction buffers (ZMTP links).
     pub fn set_link_capacity(&mut self, capacity: usize) {
-        self.capacity = capacity.max(1);
+        self.limits.capacity = capacity.max(1);
     }
 
     /// The virtual time.
@@ -211,6 +223,24 @@ impl Network {
     /// # Panics
     /// If the connecting socket refuses another peer (a PAIR that has one).
     pub fn connect(&mut self, connector: SocketId, binder: SocketId) -> LinkId {
+        self.add_link(connector, binder, Transport::Zmtp(ZmtpLink::default()))
+    }
+
+    /// `connector` connects to `binder` over `inproc://`: the two ends are peers in the
+    /// same process, with no ZMTP (each is told what the other would have announced), and
+    /// messages move by value from one socket's queue to the other's, as the io layer's
+    /// `inproc://` does: at most one message is in flight beyond the room the receiver's
+    /// queue has, so the link holds the sender's HWM plus the receiver's, plus one. If one
+    /// side refuses the other (incompatible types), the link stays down and
+    /// [`Network::link_error`] says why.
+    ///
+    /// # Panics
+    /// If the connecting socket refuses another peer (a PAIR that has one).
+    pub fn connect_inproc(&mut self, connector: SocketId, binder: SocketId) -> LinkId {
+        self.add_link(connector, binder, Transport::Inproc(InprocLink::default()))
+    }
+
+    fn add_link(&mut self, connector: SocketId, binder: SocketId, transport: Transport) -> LinkId {
         let peer = self.sockets[connector.0]
             .add_peer()
             .expect("the connecting socket accepts another peer");
@@ -220,8 +250,7 @@ impl Network {
             binder: (binder, None),
             up: false,
             partitioned: false,
-            to_binder: Pipe::default(),
-            to_connector: Pipe::default(),
+            transport,
             error: None,
         });
         let link = LinkId(self.links.len() - 1);
@@ -229,15 +258,40 @@ impl Network {
         link
     }
 
-    /// Closes the transport (as if the network dropped it: both sides see a connection
-    /// reset); the connecting side keeps its peer's queue, the binding side forgets its
-    /// peer.
+    /// Whether the link is an `inproc://` one ([`Network::connect_inproc`]).
+    pub fn is_inproc(&self, link: LinkId) -> bool {
+        matches!(self.links[link.0].transport, Transport::Inproc(_))
+    }
+
+    /// Messages an inproc link has taken from a sender and not yet put in the receiver's
+    /// queue: towards the binding side, towards the connecting side (at most one beyond the
+    /// room the receiver had when last seen). `None` for a ZMTP link.
+    pub fn in_flight(&self, link: LinkId) -> Option<(usize, usize)> {
+        match &self.links[link.0].transport {
+            Transport::Inproc(inproc) => Some(inproc.in_flight()),
+            Transport::Zmtp(_) => None,
+        }
+    }
+
+    /// Closes the transport; the connecting side keeps its peer's queue, the binding side
+    /// forgets its peer. A ZMTP link is dropped by the network: both sides see a connection
+    /// reset. An inproc link has no network between its ends: the binding side lets go of
+    /// it (as when an io socket unbinds the name or closes), so it sees
+    /// [`DisconnectReason::Local`] and the connecting side [`DisconnectReason::PeerClosed`].
+    /// What was in flight on it is lost.
     pub fn disconnect(&mut self, link: LinkId) {
-        let reset = DisconnectReason::Transport(TransportError {
-            kind: std::io::ErrorKind::ConnectionReset,
-            message: "the simulated network dropped the connection".into(),
-        });
-        self.close_link(link, reset.clone(), reset);
+        match self.links[link.0].transport {
+            Transport::Zmtp(_) => {
+                let reset = DisconnectReason::Transport(TransportError {
+                    kind: std::io::ErrorKind::ConnectionReset,
+                    message: "the simulated network dropped the connection".into(),
+                });
+                self.close_link(link, reset.clone(), reset);
+            }
+            Transport::Inproc(_) => {
+                self.close_link(link, DisconnectReason::PeerClosed, DisconnectReason::Local);
+            }
+        }
     }
 
     /// Closes the transport, each side for its own reason.
@@ -252,8 +306,10 @@ impl Network {
             return;
         }
         link.up = false;
-        link.to_binder = Pipe::default();
-        link.to_connector = Pipe::default();
+        link.transport = match link.transport {
+            Transport::Zmtp(_) => Transport::Zmtp(ZmtpLink::default()),
+            Transport::Inproc(_) => Transport::Inproc(InprocLink::default()),
+        };
         let (c, peer) = link.connector;
         self.sockets[c.0].close(peer, connector_reason);
         if let (b, Some(peer)) = link.binder {
@@ -261,7 +317,8 @@ impl Network {
         }
     }
 
-    /// Opens a fresh transport for a link whose transport is down.
+    /// Opens a fresh transport for a link whose transport is down (an inproc link whose
+    /// ends refuse each other stays down, [`Network::link_error`] saying why).
     pub fn reconnect(&mut self, link: LinkId) {
         let now = self.now;
         let link = &mut self.links[link.0];
@@ -270,26 +327,50 @@ impl Network {
         }
         let (c, peer) = link.connector;
         let (b, _) = link.binder;
-        let socket = &mut self.sockets[c.0];
         let endpoint = sim_endpoint(b);
-        socket.monitor(MonitorEvent::ConnectDelayed {
+        self.sockets[c.0].monitor(MonitorEvent::ConnectDelayed {
             endpoint: Arc::clone(&endpoint),
             peer,
         });
-        socket.open(peer, now);
-        socket.monitor(MonitorEvent::Connected {
-            endpoint: Arc::clone(&endpoint),
-            peer,
-            remote: Arc::clone(&endpoint),
-        });
-        let socket = &mut self.sockets[b.0];
-        let accepted = socket.accept(now);
-        socket.set_endpoint(accepted, Arc::clone(&endpoint));
-        socket.monitor(MonitorEvent::Accepted {
-            endpoint,
-            peer: accepted,
-            remote: sim_endpoint(c),
-        });
+        let accepted = match link.transport {
+            Transport::Zmtp(_) => {
+                let socket = &mut self.sockets[c.0];
+                socket.open(peer, now);
+                socket.monitor(MonitorEvent::Connected {
+                    endpoint: Arc::clone(&endpoint),
+                    peer,
+                    remote: Arc::clone(&endpoint),
+                });
+                let socket = &mut self.sockets[b.0];
+                let accepted = socket.accept(now);
+                socket.set_endpoint(accepted, Arc::clone(&endpoint));
+                socket.monitor(MonitorEvent::Accepted {
+                    endpoint,
+                    peer: accepted,
+                    remote: sim_endpoint(c),
+                });
+                accepted
+            }
+            Transport::Inproc(_) => {
+                // The order of io::inproc: the binding side accepts, then the connecting
+                // side hears it is connected and opens its peer.
+                let opened = inproc_link::open(
+                    &mut self.sockets,
+                    (c, peer),
+                    b,
+                    Arc::clone(&endpoint),
+                    sim_endpoint(c),
+                );
+                match opened {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        link.binder.1 = None;
+                        link.error = Some(err);
+                        return;
+                    }
+                }
+            }
+        };
         link.binder.1 = Some(accepted);
         link.up = true;
         link.partitioned = false;
@@ -344,7 +425,8 @@ impl Network {
 
     fn fire_timers(&mut self) {
         for i in 0..self.links.len() {
-            if !self.links[i].up {
+            // Direct peers keep no time: no handshake, no heartbeats.
+            if !self.links[i].up || matches!(self.links[i].transport, Transport::Inproc(_)) {
                 continue;
             }
             let (c, cp) = self.links[i].connector;
@@ -431,87 +513,47 @@ impl Network {
         any
     }
 
+    /// Moves what one side of a link has for the other; whether anything moved. A receiver
+    /// that fails on what it got closes the link.
     fn transfer(&mut self, id: LinkId, towards_binder: bool) -> bool {
-        let link = &self.links[id.0];
+        let link = &mut self.links[id.0];
         let (Some(binder_peer), true) = (link.binder.1, link.up) else {
             return false;
         };
-        let (from, to) = if towards_binder {
-            (link.connector, (link.binder.0, binder_peer))
+        let binder = (link.binder.0, binder_peer);
+        let ends = if towards_binder {
+            (link.connector, binder)
         } else {
-            ((link.binder.0, binder_peer), link.connector)
+            (binder, link.connector)
         };
-        let mut moved = false;
-        let mut failure = None;
-        // The sender writes while the transport has room.
-        loop {
-            let pipe = self.pipe(id, towards_binder);
-            if pipe.octets >= self.capacity {
-                break;
-            }
-            let Some(chunk) = self.sockets[from.0.0].poll_transmit(from.1) else {
-                break;
-            };
-            let pipe = self.pipe(id, towards_binder);
-            pipe.octets += chunk.len();
-            pipe.in_flight.push_back(chunk);
-            moved = true;
-        }
-        if self.links[id.0].partitioned {
+        let (moved, failure) = match &mut link.transport {
+            Transport::Zmtp(zmtp) => zmtp_link::transfer(
+                &mut self.sockets,
+                ends,
+                zmtp.way(towards_binder),
+                link.partitioned,
+                self.limits,
+                self.now,
+            ),
+            // A partitioned inproc link just stops moving.
+            Transport::Inproc(_) if link.partitioned => return false,
+            Transport::Inproc(inproc) => inproc_link::transfer(
+                &mut self.sockets,
+                ends,
+                inproc.way(towards_binder),
+                &mut self.outputs,
+            ),
+        };
+        let Some(err) = failure else {
             return moved;
-        }
-        // The receiver reads while it wants input; first it retries what it held back.
-        let receiver = &mut self.sockets[to.0.0];
-        if !receiver.wants_input(to.1)
-            && receiver.is_open(to.1)
-            && let Err(err) = receiver.handle_input(to.1, &[], self.now)
-        {
-            failure = Some(err);
-        }
-        while failure.is_none() && self.sockets[to.0.0].wants_input(to.1) {
-            let max_chunk = self.max_chunk;
-            let pipe = self.pipe(id, towards_binder);
-            let Some(mut chunk) = pipe.in_flight.pop_front() else {
-                break;
-            };
-            if chunk.len() > max_chunk {
-                pipe.in_flight.push_front(chunk.split_off(max_chunk));
-            }
-            pipe.octets -= chunk.len();
-            moved = true;
-            if let Err(err) = self.sockets[to.0.0].handle_input(to.1, &chunk, self.now) {
-                failure = Some(err);
-            }
-        }
-        if let Some(err) = failure {
-            self.flush_after_failure(id, towards_binder);
-            // The receiving side is the one that failed.
-            self.fail(id, err, towards_binder);
-            moved = true;
-        }
-        moved
-    }
-
-    /// A side that failed may still have an ERROR command to say; it reaches the other
-    /// side before the transport closes, as it would over TCP.
-    fn flush_after_failure(&mut self, id: LinkId, towards_binder: bool) {
-        let link = &self.links[id.0];
-        let Some(binder_peer) = link.binder.1 else {
-            return;
         };
-        let (failed, other) = if towards_binder {
-            ((link.binder.0, binder_peer), link.connector)
-        } else {
-            (link.connector, (link.binder.0, binder_peer))
-        };
-        while let Some(chunk) = self.sockets[failed.0.0].poll_transmit(failed.1) {
-            if self.sockets[other.0.0]
-                .handle_input(other.1, &chunk, self.now)
-                .is_err()
-            {
-                break;
-            }
+        if matches!(link.transport, Transport::Zmtp(_)) {
+            let (sender, receiver) = ends;
+            zmtp_link::flush_after_failure(&mut self.sockets, receiver, sender, self.now);
         }
+        // The receiving side is the one that failed.
+        self.fail(id, err, towards_binder);
+        true
     }
 
     /// One side (the binding one if `binder_failed`) failed with `err` and closes the
@@ -525,15 +567,6 @@ impl Network {
             self.close_link(id, failed, other);
         }
         self.links[id.0].error = Some(err);
-    }
-
-    fn pipe(&mut self, id: LinkId, towards_binder: bool) -> &mut Pipe {
-        let link = &mut self.links[id.0];
-        if towards_binder {
-            &mut link.to_binder
-        } else {
-            &mut link.to_connector
-        }
     }
 }
 
