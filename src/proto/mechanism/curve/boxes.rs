@@ -133,15 +133,7 @@ impl SessionKey {
     /// XORs the XSalsa20 stream for `nonce` into `data` from octet 32 on; returns the
     /// Poly1305 key, the stream's first 32 octets (NaCl's secretbox layout).
     fn apply_stream(&self, nonce: &[u8; 24], data: &mut [u8]) -> Zeroizing<[u8; 32]> {
-        use salsa20::cipher::{KeyIvInit, StreamCipher};
-        let mut cipher = salsa20::XSalsa20::new(
-            GenericArray::from_slice(&self.key[..]),
-            GenericArray::from_slice(nonce),
-        );
-        let mut mac_key = Zeroizing::new([0u8; 32]);
-        cipher.apply_keystream(&mut mac_key[..]);
-        cipher.apply_keystream(data);
-        mac_key
+        super::salsa::xsalsa20_xor(&self.key, nonce, data)
     }
 
     /// Encrypts `data` in place; returns the tag that goes before it.

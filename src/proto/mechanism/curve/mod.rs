@@ -9,6 +9,7 @@
 mod boxes;
 mod cipher;
 mod client;
+mod salsa;
 mod server;
 
 pub use client::CurveClient;
