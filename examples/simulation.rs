@@ -32,11 +32,14 @@ use zmq_sansio::simulation::{Fault, FaultPlan, Host, World};
 /// What a scenario reports: `Err` names the broken guarantee.
 type Outcome = Result<(), String>;
 
+/// A scenario, run with a seed.
+type Scenario = fn(u64) -> Outcome;
+
 fn main() -> ExitCode {
     let seed = std::env::args()
         .nth(1)
         .map_or(1, |s| s.parse().expect("the seed is a number"));
-    let scenarios: [(&str, fn(u64) -> Outcome); 3] = [
+    let scenarios: [(&str, Scenario); 3] = [
         (
             "request/reply through a crash and a partition",
             request_reply,

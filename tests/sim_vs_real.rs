@@ -21,11 +21,14 @@ use zmq_sansio::simulation::World;
 /// The longest any wait may take (virtual time in the simulation).
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// Makes a builder for a socket of a kind on the machine of a name.
+type Builders = Arc<dyn Fn(&str, SocketType) -> SocketBuilder>;
+
 /// Where a scenario's sockets live: real loopback TCP, or a simulated world's hosts.
 #[derive(Clone)]
 struct Place {
     /// A builder for a socket of this kind on the machine of this name.
-    builder: Arc<dyn Fn(&str, SocketType) -> SocketBuilder>,
+    builder: Builders,
     /// An endpoint to bind on the machine of this name, its port left to the system.
     any_port: Arc<dyn Fn(&str) -> String>,
 }
