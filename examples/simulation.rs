@@ -387,7 +387,8 @@ fn pipeline(seed: u64) -> Outcome {
         // Tasks sent and not yet answered, with when they were last sent.
         let mut outstanding: BTreeMap<u32, Instant> = BTreeMap::new();
         let (mut next, mut resent) = (0, 0);
-        while (results.len() as u32) < TASKS {
+        // Bounded, so that a broken pipeline is reported instead of waited on forever.
+        while (results.len() as u32) < TASKS && world.elapsed() < Duration::from_secs(60) {
             while outstanding.len() < WINDOW && next < TASKS {
                 ventilator.send(next.to_string()).await.unwrap();
                 outstanding.insert(next, world.now());
@@ -424,8 +425,9 @@ fn pipeline(seed: u64) -> Outcome {
         timing(&world, wall)
     );
     println!("   results by worker: {by_worker:?}");
-    if (0..TASKS).any(|task| !results.contains_key(&task)) {
-        return Err("a task has no result".into());
+    let missing: Vec<u32> = (0..TASKS).filter(|t| !results.contains_key(t)).collect();
+    if !missing.is_empty() {
+        return Err(format!("tasks without a result: {missing:?}"));
     }
     println!("   ok: every task's result arrived");
     Ok(())
