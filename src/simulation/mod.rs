@@ -314,7 +314,7 @@ impl World {
     }
 
     /// Waits `duration` of virtual time (in code that [`World::block_on`] runs).
-    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + use<> {
         sleep_until(Arc::clone(&self.inner.clock), self.now() + duration)
     }
 
@@ -520,7 +520,7 @@ impl Host {
     }
 
     /// Waits `duration` of virtual time.
-    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + use<> {
         let clock = Arc::clone(&self.inner.clock);
         let until = clock.now() + duration;
         sleep_until(clock, until)
