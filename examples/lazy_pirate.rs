@@ -42,6 +42,7 @@ enum Role {
 #[derive(Parser)]
 #[command(about = "Request/reply that survives a server that crashes or stalls")]
 struct Args {
+    /// Which program to be.
     #[arg(long, value_enum, default_value_t = Role::All)]
     role: Role,
     /// Server: TCP port to bind on every interface.
@@ -51,10 +52,10 @@ struct Args {
     #[arg(long, default_value = "tcp://localhost:5555")]
     connect: String,
     /// Client: how many times to send a request before giving up on the server.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     attempts: u32,
-    /// Client: stop after this many replies (default: never, as the guide; the whole
-    /// scenario sends 10).
+    /// Client: stop after this many replies [default: never, as the guide; with --role
+    /// all: 10].
     #[arg(long)]
     requests: Option<u64>,
     /// Server: seed of the simulated crashes and overloads.

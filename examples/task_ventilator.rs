@@ -39,6 +39,7 @@ enum Role {
 #[derive(Parser)]
 #[command(about = "Send tasks to workers in parallel and collect their results")]
 struct Args {
+    /// Which program to be.
     #[arg(long, value_enum, default_value_t = Role::All)]
     role: Role,
     /// Host the workers and the ventilator connect to.

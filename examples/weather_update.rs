@@ -31,6 +31,7 @@ enum Role {
 #[derive(Parser)]
 #[command(about = "Publish weather updates, or average those of one zip code")]
 struct Args {
+    /// Which program to be.
     #[arg(long, value_enum, default_value_t = Role::All)]
     role: Role,
     /// Server: TCP port to bind on every interface.
@@ -45,9 +46,9 @@ struct Args {
     /// Client: how many updates to average.
     #[arg(long, default_value_t = 100)]
     updates: u32,
-    /// Server: how many zip codes to publish for, from 10000 up (default 90000, up to
-    /// 99999; the whole-scenario run uses 10, so that each comes up often).
-    #[arg(long)]
+    /// Server: how many zip codes to publish for, from 10000 up [default: 90000, up to
+    /// 99999; with --role all: 10, so that each comes up often].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=90_000))]
     zip_codes: Option<u64>,
     /// Server: seed of the random updates.
     #[arg(long, default_value_t = 1)]
@@ -74,8 +75,8 @@ async fn server(publisher: Socket, zip_codes: u64, seed: u64) -> Result<(), Box<
 /// Averages the temperature of `updates` updates for `zip`, checking that no other zip
 /// code got through the filter.
 async fn client(endpoint: &str, zip: &str, updates: u32) -> Result<i64, Box<dyn Error>> {
-    // A subscription is a prefix of the message: the space stops "1000" from also
-    // matching 10001 to 10009.
+    // A subscription matches any message that starts with it: the trailing space makes it
+    // a whole zip code (without it, `--zip 1000` would take 10000 to 10009 as well).
     let subscriber = Socket::builder(SocketType::Sub)
         .subscribe(format!("{zip} "))
         .build()?;
