@@ -1,4 +1,5 @@
-//! Shared by the command-line examples: how they end, and their security flags.
+//! Shared by the command-line examples: how they end, their security flags, and the seeded
+//! dice of the guide examples.
 // Each example uses the server's or the client's half of the flags, not both.
 #![allow(dead_code)]
 
@@ -233,4 +234,25 @@ fn parse_user(text: &str) -> Result<(String, String), String> {
         .split_once(':')
         .ok_or_else(|| "expected USER:PASSWORD".to_owned())?;
     Ok((user.to_owned(), password.to_owned()))
+}
+
+/// The dice of the guide examples (SplitMix64, seeded): the guide's C programs call
+/// `rand()`, which differs between platforms and runs; with a seed, the same `--seed`
+/// replays the same zip codes, workloads and simulated failures.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator that starts from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// A number from 0 to `n - 1` (the guide's `randof(n)`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n
+    }
 }
