@@ -18,9 +18,8 @@ use std::task::{Context, Poll, Waker};
 
 use smol::future::or;
 
-use super::runtime::sleep;
 use super::shared::{PeerTask, Shared, TaskGuard};
-use super::tasks::{Backoff, stop_requested};
+use super::tasks::{Backoff, retry_after, stop_requested};
 use crate::pattern::{DisconnectReason, MonitorEvent, PeerId, PeerInput, PeerOutput};
 
 /// Most messages the connection moves per lock acquisition and direction. Fewer when the
@@ -195,25 +194,7 @@ pub(crate) fn spawn_connector(
                     // Refused (incompatible types, a PAIR taken) or unbound meanwhile:
                     // try again later, as a TCP connector would.
                     let delay = backoff.initial;
-                    shared.with(|inner| {
-                        inner.core.monitor(MonitorEvent::ConnectRetried {
-                            endpoint: Arc::clone(&label),
-                            peer,
-                            delay,
-                        })
-                    });
-                    let stopped = or(
-                        async {
-                            sleep(&*shared.runtime, delay).await;
-                            false
-                        },
-                        async {
-                            stop_requested(&shared, id).await;
-                            true
-                        },
-                    )
-                    .await;
-                    if stopped {
+                    if !retry_after(&shared, id, peer, &label, delay).await {
                         break;
                     }
                 }

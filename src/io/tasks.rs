@@ -334,6 +334,38 @@ where
     Outcome { ended, handshaken }
 }
 
+/// Tells the monitors that connector `id` (of `peer`, named `label`) tries again after
+/// `delay`, and waits for it; whether to go on (`false`: the endpoint was stopped).
+pub(crate) async fn retry_after(
+    shared: &Arc<Shared>,
+    id: u64,
+    peer: PeerId,
+    label: &Arc<str>,
+    delay: Duration,
+) -> bool {
+    shared.with(|inner| {
+        if !inner.closing {
+            inner.core.monitor(MonitorEvent::ConnectRetried {
+                endpoint: Arc::clone(label),
+                peer,
+                delay,
+            })
+        }
+    });
+    let stopped = or(
+        async {
+            sleep(&*shared.runtime, delay).await;
+            false
+        },
+        async {
+            stop_requested(shared, id).await;
+            true
+        },
+    )
+    .await;
+    !stopped
+}
+
 /// Connects to an endpoint, reconnecting with exponential backoff whenever the connection
 /// cannot be made or drops, until disconnected or the socket closes.
 pub(crate) fn spawn_connector(
@@ -423,27 +455,7 @@ pub(crate) fn spawn_connector(
                     });
                 }
             }
-            shared.with(|inner| {
-                if !inner.closing {
-                    inner.core.monitor(MonitorEvent::ConnectRetried {
-                        endpoint: Arc::clone(&label),
-                        peer,
-                        delay,
-                    })
-                }
-            });
-            let stopped = or(
-                async {
-                    sleep(&*shared.runtime, delay).await;
-                    false
-                },
-                async {
-                    stop_requested(&shared, id).await;
-                    true
-                },
-            )
-            .await;
-            if stopped {
+            if !retry_after(&shared, id, peer, &label, delay).await {
                 break;
             }
             delay = (delay * 2).min(backoff.max.max(backoff.initial));

@@ -235,6 +235,18 @@ struct PeerEntry {
     greet: bool,
 }
 
+impl PeerEntry {
+    fn new(persistent: bool, open: bool, endpoint: Arc<str>) -> Self {
+        Self {
+            persistent,
+            open,
+            ready: false,
+            endpoint,
+            greet: false,
+        }
+    }
+}
+
 /// A socket's pattern and peers, without their connections: the state every connection of
 /// the socket shares.
 ///
@@ -289,16 +301,8 @@ impl SocketCore {
             self.pattern.attach(peer)?;
             self.note_writable();
         }
-        self.peers.insert(
-            peer,
-            PeerEntry {
-                persistent: true,
-                open: false,
-                ready: false,
-                endpoint: Arc::from(""),
-                greet: false,
-            },
-        );
+        self.peers
+            .insert(peer, PeerEntry::new(true, false, Arc::from("")));
         Ok(peer)
     }
 
@@ -316,16 +320,8 @@ impl SocketCore {
     /// Its queue is created when the handshake completes and goes away with the connection.
     pub fn accept(&mut self, now: Instant) -> (PeerId, Link) {
         let peer = self.new_id();
-        self.peers.insert(
-            peer,
-            PeerEntry {
-                persistent: false,
-                open: true,
-                ready: false,
-                endpoint: Arc::from(""),
-                greet: false,
-            },
-        );
+        self.peers
+            .insert(peer, PeerEntry::new(false, true, Arc::from("")));
         self.events.push_back(SocketEvent::Wake(peer));
         (peer, self.link(Role::Server, now))
     }
@@ -515,16 +511,8 @@ impl SocketCore {
         info: PeerInfo,
     ) -> Result<PeerId, PeerError> {
         let peer = self.new_id();
-        self.peers.insert(
-            peer,
-            PeerEntry {
-                persistent: false,
-                open: true,
-                ready: false,
-                endpoint: Arc::clone(&endpoint),
-                greet: false,
-            },
-        );
+        self.peers
+            .insert(peer, PeerEntry::new(false, true, Arc::clone(&endpoint)));
         self.monitor(MonitorEvent::Accepted {
             endpoint,
             peer,

@@ -55,16 +55,13 @@ pub(super) fn xsalsa20_xor(
     data: &mut [u8],
 ) -> Zeroizing<[u8; 32]> {
     use crypto_box::aead::generic_array::GenericArray;
-    let subkey = Zeroizing::new(<[u8; 32]>::from(
-        salsa20::hsalsa::<salsa20::cipher::consts::U10>(
-            GenericArray::from_slice(key),
-            GenericArray::from_slice(&nonce[..16]),
-        ),
-    ));
-    let mut state = Zeroizing::new(input(
-        &subkey,
-        nonce[16..].try_into().expect("8 octets"),
-    ));
+    let subkey = Zeroizing::new(<[u8; 32]>::from(salsa20::hsalsa::<
+        salsa20::cipher::consts::U10,
+    >(
+        GenericArray::from_slice(key),
+        GenericArray::from_slice(&nonce[..16]),
+    )));
+    let mut state = Zeroizing::new(input(&subkey, nonce[16..].try_into().expect("8 octets")));
     let mut stream = Zeroizing::new([0u32; WORDS]);
     let mut mac_key = Zeroizing::new([0u8; 32]);
     // The first chunk: 32 octets of MAC key, then the stream for the data.
@@ -197,6 +194,39 @@ fn salsa20_block(input: &[u32; 16]) -> [u32; 16] {
     x
 }
 
+/// Salsa20's twenty rounds on sixteen vectors `x`, each holding one state word of several
+/// blocks, with the given vector intrinsics (add, or, xor, shift left, shift right).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+macro_rules! salsa20_rounds {
+    ($x:ident, $add:ident, $or:ident, $xor:ident, $shl:ident, $shr:ident) => {{
+        macro_rules! step {
+            ($t:expr, $u:expr, $v:expr, $r:literal) => {{
+                let sum = $add($x[$u], $x[$v]);
+                let rotated = $or($shl::<$r>(sum), $shr::<{ 32 - $r }>(sum));
+                $x[$t] = $xor($x[$t], rotated);
+            }};
+        }
+        macro_rules! quarter {
+            ($a:expr, $b:expr, $c:expr, $d:expr) => {{
+                step!($b, $a, $d, 7);
+                step!($c, $b, $a, 9);
+                step!($d, $c, $b, 13);
+                step!($a, $d, $c, 18);
+            }};
+        }
+        for _ in 0..10 {
+            quarter!(0, 4, 8, 12);
+            quarter!(5, 9, 13, 1);
+            quarter!(10, 14, 2, 6);
+            quarter!(15, 3, 7, 11);
+            quarter!(0, 1, 2, 3);
+            quarter!(5, 6, 7, 4);
+            quarter!(10, 11, 8, 9);
+            quarter!(15, 12, 13, 14);
+        }
+    }};
+}
+
 /// Four Salsa20/20 blocks at once (counters `n` to `n + 3`, `n` from `state[8..10]`):
 /// word `i` of block `j` goes to `out[16 * j + i]`. Each SSE2 register holds one state
 /// word of the four blocks, so every round is four-wide.
@@ -204,8 +234,8 @@ fn salsa20_block(input: &[u32; 16]) -> [u32; 16] {
 #[target_feature(enable = "sse2")]
 fn keystream4(state: &[u32; 16], out: &mut [u32; 64]) {
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_or_si128, _mm_set_epi32,
-        _mm_set1_epi32, _mm_slli_epi32, _mm_srli_epi32, _mm_srli_si128, _mm_xor_si128,
+        __m128i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_or_si128, _mm_set_epi32, _mm_set1_epi32,
+        _mm_slli_epi32, _mm_srli_epi32, _mm_srli_si128, _mm_xor_si128,
     };
     let counter = u64::from(state[8]) | (u64::from(state[9]) << 32);
     let lane = |i: u64| counter.wrapping_add(i);
@@ -223,34 +253,14 @@ fn keystream4(state: &[u32; 16], out: &mut [u32; 64]) {
         (lane(0) >> 32) as i32,
     );
     let mut x = input;
-    macro_rules! step {
-        ($t:expr, $u:expr, $v:expr, $r:literal) => {{
-            let sum = _mm_add_epi32(x[$u], x[$v]);
-            let rotated = _mm_or_si128(
-                _mm_slli_epi32::<$r>(sum),
-                _mm_srli_epi32::<{ 32 - $r }>(sum),
-            );
-            x[$t] = _mm_xor_si128(x[$t], rotated);
-        }};
-    }
-    macro_rules! quarter {
-        ($a:expr, $b:expr, $c:expr, $d:expr) => {{
-            step!($b, $a, $d, 7);
-            step!($c, $b, $a, 9);
-            step!($d, $c, $b, 13);
-            step!($a, $d, $c, 18);
-        }};
-    }
-    for _ in 0..10 {
-        quarter!(0, 4, 8, 12);
-        quarter!(5, 9, 13, 1);
-        quarter!(10, 14, 2, 6);
-        quarter!(15, 3, 7, 11);
-        quarter!(0, 1, 2, 3);
-        quarter!(5, 6, 7, 4);
-        quarter!(10, 11, 8, 9);
-        quarter!(15, 12, 13, 14);
-    }
+    salsa20_rounds!(
+        x,
+        _mm_add_epi32,
+        _mm_or_si128,
+        _mm_xor_si128,
+        _mm_slli_epi32,
+        _mm_srli_epi32
+    );
     for (i, (word, inp)) in x.iter().zip(input.iter()).enumerate() {
         let sum = _mm_add_epi32(*word, *inp);
         out[i] = _mm_cvtsi128_si32(sum) as u32;
@@ -272,8 +282,7 @@ fn keystream8(state: &[u32; 16], out: &mut [u32; 128]) {
     };
     let counter = u64::from(state[8]) | (u64::from(state[9]) << 32);
     let lane = |i: u64| counter.wrapping_add(i);
-    let mut input: [__m256i; 16] =
-        std::array::from_fn(|i| _mm256_set1_epi32(state[i] as i32));
+    let mut input: [__m256i; 16] = std::array::from_fn(|i| _mm256_set1_epi32(state[i] as i32));
     input[8] = _mm256_set_epi32(
         lane(7) as i32,
         lane(6) as i32,
@@ -295,34 +304,14 @@ fn keystream8(state: &[u32; 16], out: &mut [u32; 128]) {
         (lane(0) >> 32) as i32,
     );
     let mut x = input;
-    macro_rules! step {
-        ($t:expr, $u:expr, $v:expr, $r:literal) => {{
-            let sum = _mm256_add_epi32(x[$u], x[$v]);
-            let rotated = _mm256_or_si256(
-                _mm256_slli_epi32::<$r>(sum),
-                _mm256_srli_epi32::<{ 32 - $r }>(sum),
-            );
-            x[$t] = _mm256_xor_si256(x[$t], rotated);
-        }};
-    }
-    macro_rules! quarter {
-        ($a:expr, $b:expr, $c:expr, $d:expr) => {{
-            step!($b, $a, $d, 7);
-            step!($c, $b, $a, 9);
-            step!($d, $c, $b, 13);
-            step!($a, $d, $c, 18);
-        }};
-    }
-    for _ in 0..10 {
-        quarter!(0, 4, 8, 12);
-        quarter!(5, 9, 13, 1);
-        quarter!(10, 14, 2, 6);
-        quarter!(15, 3, 7, 11);
-        quarter!(0, 1, 2, 3);
-        quarter!(5, 6, 7, 4);
-        quarter!(10, 11, 8, 9);
-        quarter!(15, 12, 13, 14);
-    }
+    salsa20_rounds!(
+        x,
+        _mm256_add_epi32,
+        _mm256_or_si256,
+        _mm256_xor_si256,
+        _mm256_slli_epi32,
+        _mm256_srli_epi32
+    );
     for (i, (word, inp)) in x.iter().zip(input.iter()).enumerate() {
         let sum = _mm256_add_epi32(*word, *inp);
         for (half, vector) in [
@@ -349,8 +338,10 @@ mod tests {
 
     /// What the `salsa20` crate produces for the same key, nonce and data.
     fn reference(key: &[u8; 32], nonce: &[u8; 24], data: &[u8]) -> ([u8; 32], Vec<u8>) {
-        let mut cipher =
-            salsa20::XSalsa20::new(GenericArray::from_slice(key), GenericArray::from_slice(nonce));
+        let mut cipher = salsa20::XSalsa20::new(
+            GenericArray::from_slice(key),
+            GenericArray::from_slice(nonce),
+        );
         let mut mac_key = [0u8; 32];
         cipher.apply_keystream(&mut mac_key);
         let mut out = data.to_vec();
@@ -413,8 +404,10 @@ mod tests {
             .iter()
             .flat_map(|w| w.to_le_bytes())
             .collect();
-        let mut cipher =
-            salsa20::Salsa20::new(GenericArray::from_slice(&key), GenericArray::from_slice(&nonce));
+        let mut cipher = salsa20::Salsa20::new(
+            GenericArray::from_slice(&key),
+            GenericArray::from_slice(&nonce),
+        );
         let mut expected = vec![0u8; 6 * 64];
         cipher.apply_keystream(&mut expected);
         assert_eq!(ours, expected[5 * 64..]);
