@@ -77,9 +77,7 @@
 //! assert!(matches!(&events[..], [Event::Ready(peer), Event::Message(m)]
 //!     if peer.socket_type == SocketType::Push && m.frames()[0] == "hello"));
 //! ```
-// `unsafe` is denied everywhere but in one documented place: the SIMD Salsa20 of CURVE
-// (`proto::mechanism::curve::salsa`), which a benchmark showed is needed.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 #[cfg(feature = "easy")]

@@ -1,16 +1,12 @@
-//! The XSalsa20 stream of CURVE's MESSAGE boxes, eight Salsa20 blocks at a time with AVX2,
-//! four with SSE2 on other x86_64 CPUs, one at a time elsewhere.
+//! The XSalsa20 stream of CURVE's MESSAGE boxes: HSalsa20 for the subkey, then Salsa20
+//! blocks from `zmq_sansio_salsa20` (eight at a time with AVX2, four with SSE2, one
+//! elsewhere: that small crate holds the SIMD code and its `unsafe`, so this one can
+//! forbid it), XORed into the data eight octets at a time.
 //!
-//! Why this exists: two thirds of a 64 KiB CURVE transfer's time went to RustCrypto's
-//! `salsa20`, which has no SIMD backend (about 680 MB/s here), while omq.rs uses a SIMD
-//! Salsa20 (`cargo bench --bench compare -- curve`, BENCHMARKS.md "CURVE"). Here each
-//! vector register holds one state word of four (SSE2) or eight (AVX2, when the CPU has
-//! it) consecutive blocks, so every round works on all of them at once: about 2.3 GB/s with
-//! AVX2 on the same machine. Rust lets only a function marked `#[target_feature]` call the
-//! intrinsics, and calling such a function is `unsafe`: those calls, in [`keystream_with`],
-//! are the crate's only `unsafe`, each made where the feature is known to be there (SSE2
-//! is part of every x86_64 CPU; AVX2 is detected at run time). Every path is checked
-//! against the others and byte for byte against the `salsa20` crate by tests.
+//! Why: two thirds of a 64 KiB CURVE transfer's time went to the `salsa20` crate's
+//! keystream, which has no SIMD backend, while omq.rs uses a SIMD Salsa20 (`cargo bench
+//! --bench compare -- curve`, BENCHMARKS.md "CURVE"). Checked byte for byte against the
+//! `salsa20` crate by a property test, each backend against the others.
 
 use zeroize::Zeroizing;
 
@@ -41,11 +37,11 @@ fn input(key: &[u8; 32], nonce: &[u8; 8]) -> [u32; 16] {
     ]
 }
 
-/// Octets of keystream a call of [`keystream`] produces at most: eight blocks.
-const CHUNK: usize = 512;
+/// Words of keystream a call of [`keystream`] produces at most: eight blocks.
+const WORDS: usize = zmq_sansio_salsa20::MAX_WORDS;
 
-/// The same in words.
-const WORDS: usize = CHUNK / 4;
+/// The same in octets.
+const CHUNK: usize = WORDS * 4;
 
 /// XORs the XSalsa20 stream of `key` and `nonce` into `data`, starting at stream octet 32;
 /// returns the stream's first 32 octets (the Poly1305 key of NaCl's secretbox).
@@ -101,233 +97,10 @@ fn xor(data: &mut [u8], stream: &[u32]) {
     }
 }
 
-/// Consecutive blocks of stream from the counter in `state[8..10]`, enough for `octets`
-/// (up to [`CHUNK`]): eight at once with AVX2, four at a time with SSE2, one at a time
-/// elsewhere and for the one or two blocks of a short frame (cheaper than a vector pass).
-/// Returns how many blocks it made.
+/// Consecutive blocks of stream from the counter in `state[8..10]`, enough for `octets`;
+/// how many blocks it made.
 fn keystream(state: &[u32; 16], out: &mut [u32; WORDS], octets: usize) -> usize {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    let vectors = Some(std::is_x86_feature_detected!("avx2"));
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    let vectors = None;
-    keystream_with(state, out, octets, vectors)
-}
-
-/// [`keystream`] with the choice of code made: `Some(true)` AVX2, `Some(false)` SSE2,
-/// `None` scalar (tests run each).
-fn keystream_with(
-    state: &[u32; 16],
-    out: &mut [u32; WORDS],
-    octets: usize,
-    vectors: Option<bool>,
-) -> usize {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    if let Some(avx2) = vectors
-        && octets > 128
-    {
-        if avx2 {
-            // SAFETY: `keystream8` needs AVX2, which the CPU was just seen to have; it
-            // touches no memory but its two references.
-            #[allow(unsafe_code)]
-            unsafe {
-                keystream8(state, out);
-            }
-            return 8;
-        }
-        let (first, second) = out.split_at_mut(WORDS / 2);
-        // SAFETY: `keystream4` only needs SSE2, which `cfg(target_feature = "sse2")`
-        // guarantees this build's CPU has (it is part of the x86_64 baseline); it touches
-        // no memory but its two references.
-        #[allow(unsafe_code)]
-        unsafe {
-            keystream4(state, first.try_into().expect("four blocks"));
-        }
-        if octets <= CHUNK / 2 {
-            return 4;
-        }
-        let mut next = *state;
-        let counter = (u64::from(state[8]) | (u64::from(state[9]) << 32)).wrapping_add(4);
-        next[8] = counter as u32;
-        next[9] = (counter >> 32) as u32;
-        // SAFETY: as above.
-        #[allow(unsafe_code)]
-        unsafe {
-            keystream4(&next, second.try_into().expect("four blocks"));
-        }
-        return 8;
-    }
-    let _ = vectors;
-    let counter = u64::from(state[8]) | (u64::from(state[9]) << 32);
-    let blocks = octets.div_ceil(64).clamp(1, 8);
-    for (i, block) in out.chunks_exact_mut(16).take(blocks).enumerate() {
-        let mut input = *state;
-        let n = counter.wrapping_add(i as u64);
-        input[8] = n as u32;
-        input[9] = (n >> 32) as u32;
-        block.copy_from_slice(&salsa20_block(&input));
-    }
-    blocks
-}
-
-/// One Salsa20/20 block.
-fn salsa20_block(input: &[u32; 16]) -> [u32; 16] {
-    let mut x = *input;
-    let qr = |x: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize| {
-        x[b] ^= x[a].wrapping_add(x[d]).rotate_left(7);
-        x[c] ^= x[b].wrapping_add(x[a]).rotate_left(9);
-        x[d] ^= x[c].wrapping_add(x[b]).rotate_left(13);
-        x[a] ^= x[d].wrapping_add(x[c]).rotate_left(18);
-    };
-    for _ in 0..10 {
-        qr(&mut x, 0, 4, 8, 12);
-        qr(&mut x, 5, 9, 13, 1);
-        qr(&mut x, 10, 14, 2, 6);
-        qr(&mut x, 15, 3, 7, 11);
-        qr(&mut x, 0, 1, 2, 3);
-        qr(&mut x, 5, 6, 7, 4);
-        qr(&mut x, 10, 11, 8, 9);
-        qr(&mut x, 15, 12, 13, 14);
-    }
-    for (out, inp) in x.iter_mut().zip(input) {
-        *out = out.wrapping_add(*inp);
-    }
-    x
-}
-
-/// Salsa20's twenty rounds on sixteen vectors `x`, each holding one state word of several
-/// blocks, with the given vector intrinsics (add, or, xor, shift left, shift right).
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-macro_rules! salsa20_rounds {
-    ($x:ident, $add:ident, $or:ident, $xor:ident, $shl:ident, $shr:ident) => {{
-        macro_rules! step {
-            ($t:expr, $u:expr, $v:expr, $r:literal) => {{
-                let sum = $add($x[$u], $x[$v]);
-                let rotated = $or($shl::<$r>(sum), $shr::<{ 32 - $r }>(sum));
-                $x[$t] = $xor($x[$t], rotated);
-            }};
-        }
-        macro_rules! quarter {
-            ($a:expr, $b:expr, $c:expr, $d:expr) => {{
-                step!($b, $a, $d, 7);
-                step!($c, $b, $a, 9);
-                step!($d, $c, $b, 13);
-                step!($a, $d, $c, 18);
-            }};
-        }
-        for _ in 0..10 {
-            quarter!(0, 4, 8, 12);
-            quarter!(5, 9, 13, 1);
-            quarter!(10, 14, 2, 6);
-            quarter!(15, 3, 7, 11);
-            quarter!(0, 1, 2, 3);
-            quarter!(5, 6, 7, 4);
-            quarter!(10, 11, 8, 9);
-            quarter!(15, 12, 13, 14);
-        }
-    }};
-}
-
-/// Four Salsa20/20 blocks at once (counters `n` to `n + 3`, `n` from `state[8..10]`):
-/// word `i` of block `j` goes to `out[16 * j + i]`. Each SSE2 register holds one state
-/// word of the four blocks, so every round is four-wide.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[target_feature(enable = "sse2")]
-fn keystream4(state: &[u32; 16], out: &mut [u32; 64]) {
-    use std::arch::x86_64::{
-        __m128i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_or_si128, _mm_set_epi32, _mm_set1_epi32,
-        _mm_slli_epi32, _mm_srli_epi32, _mm_srli_si128, _mm_xor_si128,
-    };
-    let counter = u64::from(state[8]) | (u64::from(state[9]) << 32);
-    let lane = |i: u64| counter.wrapping_add(i);
-    let mut input: [__m128i; 16] = std::array::from_fn(|i| _mm_set1_epi32(state[i] as i32));
-    input[8] = _mm_set_epi32(
-        lane(3) as i32,
-        lane(2) as i32,
-        lane(1) as i32,
-        lane(0) as i32,
-    );
-    input[9] = _mm_set_epi32(
-        (lane(3) >> 32) as i32,
-        (lane(2) >> 32) as i32,
-        (lane(1) >> 32) as i32,
-        (lane(0) >> 32) as i32,
-    );
-    let mut x = input;
-    salsa20_rounds!(
-        x,
-        _mm_add_epi32,
-        _mm_or_si128,
-        _mm_xor_si128,
-        _mm_slli_epi32,
-        _mm_srli_epi32
-    );
-    for (i, (word, inp)) in x.iter().zip(input.iter()).enumerate() {
-        let sum = _mm_add_epi32(*word, *inp);
-        out[i] = _mm_cvtsi128_si32(sum) as u32;
-        out[16 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<4>(sum)) as u32;
-        out[32 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<8>(sum)) as u32;
-        out[48 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<12>(sum)) as u32;
-    }
-}
-
-/// Eight Salsa20/20 blocks at once (counters `n` to `n + 7`): [`keystream4`] on AVX2's
-/// eight-lane registers.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[target_feature(enable = "avx2")]
-fn keystream8(state: &[u32; 16], out: &mut [u32; 128]) {
-    use std::arch::x86_64::{
-        __m256i, _mm_cvtsi128_si32, _mm_srli_si128, _mm256_add_epi32, _mm256_castsi256_si128,
-        _mm256_extracti128_si256, _mm256_or_si256, _mm256_set_epi32, _mm256_set1_epi32,
-        _mm256_slli_epi32, _mm256_srli_epi32, _mm256_xor_si256,
-    };
-    let counter = u64::from(state[8]) | (u64::from(state[9]) << 32);
-    let lane = |i: u64| counter.wrapping_add(i);
-    let mut input: [__m256i; 16] = std::array::from_fn(|i| _mm256_set1_epi32(state[i] as i32));
-    input[8] = _mm256_set_epi32(
-        lane(7) as i32,
-        lane(6) as i32,
-        lane(5) as i32,
-        lane(4) as i32,
-        lane(3) as i32,
-        lane(2) as i32,
-        lane(1) as i32,
-        lane(0) as i32,
-    );
-    input[9] = _mm256_set_epi32(
-        (lane(7) >> 32) as i32,
-        (lane(6) >> 32) as i32,
-        (lane(5) >> 32) as i32,
-        (lane(4) >> 32) as i32,
-        (lane(3) >> 32) as i32,
-        (lane(2) >> 32) as i32,
-        (lane(1) >> 32) as i32,
-        (lane(0) >> 32) as i32,
-    );
-    let mut x = input;
-    salsa20_rounds!(
-        x,
-        _mm256_add_epi32,
-        _mm256_or_si256,
-        _mm256_xor_si256,
-        _mm256_slli_epi32,
-        _mm256_srli_epi32
-    );
-    for (i, (word, inp)) in x.iter().zip(input.iter()).enumerate() {
-        let sum = _mm256_add_epi32(*word, *inp);
-        for (half, vector) in [
-            _mm256_castsi256_si128(sum),
-            _mm256_extracti128_si256::<1>(sum),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let base = 64 * half;
-            out[base + i] = _mm_cvtsi128_si32(vector) as u32;
-            out[base + 16 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<4>(vector)) as u32;
-            out[base + 32 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<8>(vector)) as u32;
-            out[base + 48 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<12>(vector)) as u32;
-        }
-    }
+    zmq_sansio_salsa20::blocks(state, out, octets)
 }
 
 #[cfg(test)]
@@ -366,29 +139,25 @@ mod tests {
         }
     }
 
-    /// Each code path (AVX2 when the CPU has it, SSE2, scalar) gives the same blocks, at
+    /// Each backend (AVX2 when the CPU has it, SSE2, scalar) gives the same blocks, at
     /// counters that carry into the high word too.
     #[test]
-    fn every_code_path_gives_the_same_stream() {
+    fn every_backend_gives_the_same_stream() {
+        use zmq_sansio_salsa20::{Backend, blocks_with};
         let mut state = input(&[3u8; 32], &[4u8; 8]);
-        let mut paths = vec![None];
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        {
-            paths.push(Some(false));
-            if std::is_x86_feature_detected!("avx2") {
-                paths.push(Some(true));
-            }
-        }
+        let backends = [Backend::Scalar, Backend::Sse2, Backend::Avx2];
         for counter in [0u64, 1, 0xffff_fffc, u64::from(u32::MAX) + 9] {
             state[8] = counter as u32;
             state[9] = (counter >> 32) as u32;
             let mut expected = [0u32; WORDS];
-            assert_eq!(keystream_with(&state, &mut expected, CHUNK, None), 8);
-            for path in &paths {
+            assert_eq!(
+                blocks_with(Backend::Scalar, &state, &mut expected, CHUNK),
+                8
+            );
+            for backend in backends.into_iter().filter(|b| b.available()) {
                 let mut ours = [0u32; WORDS];
-                let blocks = keystream_with(&state, &mut ours, CHUNK, *path);
-                assert_eq!(blocks, 8, "{path:?}");
-                assert_eq!(ours, expected, "path {path:?} at counter {counter}");
+                assert_eq!(blocks_with(backend, &state, &mut ours, CHUNK), 8);
+                assert_eq!(ours, expected, "{backend:?} at counter {counter}");
             }
         }
     }
@@ -400,7 +169,7 @@ mod tests {
         let nonce = [9u8; 8];
         let mut state = input(&key, &nonce);
         state[8] = 5;
-        let ours: Vec<u8> = salsa20_block(&state)
+        let ours: Vec<u8> = zmq_sansio_salsa20::block(&state)
             .iter()
             .flat_map(|w| w.to_le_bytes())
             .collect();
