@@ -50,6 +50,8 @@ mod executor;
 mod net;
 mod plan;
 mod rng;
+#[cfg(feature = "proptest")]
+pub mod strategy;
 mod trace;
 
 use std::fmt;

@@ -304,7 +304,12 @@ impl fmt::Display for FaultPlan {
             if i > 0 {
                 f.write_str("\n")?;
             }
-            write!(f, "at {at:?}: {fault}")?;
+            if at.is_zero() {
+                // Rather than `0ns`, which looks like a unit was chosen.
+                write!(f, "at 0s: {fault}")?;
+            } else {
+                write!(f, "at {at:?}: {fault}")?;
+            }
         }
         Ok(())
     }
