@@ -96,8 +96,13 @@ pub fn run(seed: u64, plan: &FaultPlan) -> Outcome {
     let served = served.lock().unwrap().clone();
     let digest = world.trace_digest();
     let elapsed = world.elapsed();
-    // The hosts' tasks hold the world: crashing every host drops them, so that the world
-    // is freed (runs in a loop would pile up otherwise).
+    // Tasks hold their world (a cycle the world's drop does not break yet), so that
+    // runs in a loop would pile up: let the plan's task finish (its last step may be due
+    // at the very instant the application finished), then crash every host, which drops
+    // their tasks and frees the world.
+    let rest =
+        (plan.steps().last()).map_or(Duration::ZERO, |(at, _)| at.saturating_sub(world.elapsed()));
+    world.run_for(rest + Duration::from_micros(1));
     world.crash(&server);
     world.crash(&client);
     Outcome {
