@@ -226,3 +226,32 @@ fn pub_sub_with_ten_subscribers_is_deterministic() {
     assert_eq!(first.0, 1000, "every subscriber got every tick");
     assert_eq!(run(5), first);
 }
+
+#[test]
+fn dropping_a_world_frees_its_tasks_and_sockets() {
+    let sentinel = Arc::new(());
+    {
+        let world = World::new(9);
+        let server = world.host("server");
+        let client = world.host("client");
+        echo(&server, "tcp://server:5555", Arc::new(AtomicU64::new(0)));
+        let req = socket(&client, SocketType::Req);
+        req.connect("tcp://server:5555").unwrap();
+        world.apply(&FaultPlan::new().at(Duration::from_secs(60), Fault::Crash("server".into())));
+        let held = Arc::clone(&sentinel);
+        client.spawn(async move {
+            let _held = held;
+            std::future::pending::<()>().await;
+        });
+        world.block_on(async {
+            req.send("ping").await.unwrap();
+            req.recv().await.unwrap();
+        });
+        assert_eq!(Arc::strong_count(&sentinel), 2, "the task holds it");
+    }
+    assert_eq!(
+        Arc::strong_count(&sentinel),
+        1,
+        "the world's tasks were dropped with it"
+    );
+}

@@ -36,7 +36,7 @@ type Seeds = Vec<(&'static str, Vec<u8>)>;
 
 fn main() -> io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
-    let corpora: [(&str, Seeds); 7] = [
+    let corpora: [(&str, Seeds); 8] = [
         ("frame_decoder", frame_decoder()),
         ("greeting", greeting()),
         ("command", command()),
@@ -44,6 +44,7 @@ fn main() -> io::Result<()> {
         ("connection_pair", connection_pair()),
         ("pattern", pattern()),
         ("network", network()),
+        ("simulation", simulation()),
     ];
     for (target, seeds) in corpora {
         let dir = root.join(target);
@@ -1428,4 +1429,47 @@ fn network() -> Seeds {
             seed(dealer_router_leftovers),
         ),
     ]
+}
+
+/// `simulation`: eight octets of world seed, then steps of `FaultPlan::from_bytes` among
+/// `["server", "client"]` within 5 s (time octets in thousandths of it: 20 is 100 ms). Each
+/// seed is decoded again and compared with the script it stands for.
+fn simulation() -> Seeds {
+    use std::time::Duration;
+    use zmq_sansio::simulation::FaultPlan;
+
+    let seeds: [(&str, &[u8], &str); 5] = [
+        ("no-faults", &[], "no faults"),
+        (
+            "partition-across-a-request",
+            &[0, 0, 0, 20, 0, 0, 0, 250],
+            "at 100ms: partition server | client\nat 1.25s: heal server | client",
+        ),
+        (
+            "server-crash-and-restart",
+            &[2, 0, 0, 100, 2, 0, 0, 140],
+            "at 500ms: crash server\nat 700ms: restart server",
+        ),
+        (
+            "slow-link-then-reset",
+            &[3, 0, 0, 0, 250, 0x15, 1, 0, 0, 200],
+            "at 0s: link server | client: latency 100ms, jitter 5ms, bandwidth 2000 B/s\n\
+             at 1s: reset server | client",
+        ),
+        (
+            "client-crash-left-to-recovery",
+            &[2, 1, 0, 100],
+            "at 500ms: crash client",
+        ),
+    ];
+    (seeds.into_iter())
+        .enumerate()
+        .map(|(i, (name, steps, script))| {
+            let plan = FaultPlan::from_bytes(steps, &["server", "client"], Duration::from_secs(5));
+            assert_eq!(plan.to_string(), script, "simulation/{name}");
+            let mut octets = (i as u64 + 1).to_le_bytes().to_vec();
+            octets.extend_from_slice(steps);
+            (name, octets)
+        })
+        .collect()
 }

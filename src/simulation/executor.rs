@@ -158,6 +158,26 @@ impl Executor {
         drop(killed);
     }
 
+    /// Drops every task (the world is going away): tasks hold their world through their
+    /// hosts' runtimes, so they must go first. Dropping one may spawn another (a socket's
+    /// close on drop), which goes too.
+    pub(crate) fn kill_all(&self) {
+        for _ in 0..16 {
+            let killed: Vec<Option<Task>> = {
+                let mut tasks = lock(&self.tasks);
+                std::mem::take(&mut tasks.tasks)
+                    .into_values()
+                    .map(|(_, task)| task)
+                    .collect()
+            };
+            if killed.is_empty() {
+                break;
+            }
+            drop(killed);
+        }
+        lock(&self.ready).clear();
+    }
+
     /// Tasks alive on `host`.
     pub(crate) fn count(&self, host: HostId) -> usize {
         let tasks = lock(&self.tasks);

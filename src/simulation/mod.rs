@@ -50,6 +50,8 @@ mod executor;
 mod net;
 mod plan;
 mod rng;
+#[cfg(feature = "proptest")]
+pub mod strategy;
 mod trace;
 
 use std::fmt;
@@ -130,6 +132,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Dropping a world drops every task still on it (and so every socket they own).
 pub struct World {
     inner: Arc<Inner>,
+    /// The application's handle (not the one a fault plan's task holds): dropping it ends
+    /// the world.
+    owner: bool,
 }
 
 impl fmt::Debug for World {
@@ -167,6 +172,7 @@ impl World {
                 time_limit: Mutex::new(DEFAULT_TIME_LIMIT),
                 slow: Mutex::default(),
             }),
+            owner: true,
         }
     }
 
@@ -391,6 +397,7 @@ impl World {
     pub fn apply(&self, plan: &FaultPlan) {
         let world = World {
             inner: Arc::clone(&self.inner),
+            owner: false,
         };
         let start = self.now();
         let steps = plan.steps().to_vec();
@@ -432,6 +439,12 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
+        // The tasks hold the world (through their hosts' runtimes): without this, a world
+        // and everything on it would never be freed.
+        self.inner.executor.kill_all();
         if std::thread::panicking() {
             eprintln!(
                 "zmq_sansio::simulation: failed with seed {} at {:?} of virtual time; \
