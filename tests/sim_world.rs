@@ -255,3 +255,63 @@ fn dropping_a_world_frees_its_tasks_and_sockets() {
         "the world's tasks were dropped with it"
     );
 }
+
+/// Every easy class runs unchanged on simulated hosts: Publisher and Subscriber, PPPusher
+/// and PPPuller, PairServer and PairClient (RRServer and RRClient are above).
+#[test]
+fn every_easy_class_runs_in_a_world() {
+    use zmq_sansio::easy::{
+        PPPuller, PPPusher, PairClient, PairServer, Payload, Publisher, Subscriber,
+    };
+    let world = World::new(21);
+    let a = world.host("a");
+    let b = world.host("b");
+    let on = |host: &Host| Options::new().runtime(host.runtime());
+
+    let publisher = Publisher::bind_with("tcp://a:5556", on(&a)).unwrap();
+    let subscriber = Subscriber::connect_with("tcp://a:5556", 1000, on(&b)).unwrap();
+
+    let pusher = PPPusher::bind_with("tcp://a:5557", on(&a)).unwrap();
+    let pulled = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&pulled);
+    let puller = PPPuller::connect_with("tcp://a:5557", on(&b))
+        .unwrap()
+        .with_handler(move |text: String| {
+            counter.fetch_add(text.len() as u64, Ordering::Relaxed);
+        });
+    let pulling = puller.stop_handle();
+    b.spawn(async move {
+        let _ = puller.run().await;
+    });
+
+    let pair_server = PairServer::bind_with("tcp://a:5558", on(&a))
+        .unwrap()
+        .with_handler(|text: String| text.to_uppercase());
+    a.spawn(async move {
+        let _ = pair_server.run().await;
+    });
+    let pair_client = PairClient::connect_with("tcp://a:5558", on(&b)).unwrap();
+
+    world.block_on(async {
+        publisher.wait_for_subscribers(1).await;
+        publisher.publish("hello from a").await.unwrap();
+        assert_eq!(
+            subscriber.subscribe().await.unwrap(),
+            Payload::Text("hello from a".into())
+        );
+        for _ in 0..10 {
+            pusher.push("12345").await.unwrap();
+        }
+        let reply = pair_client.request("shout").await.unwrap();
+        assert_eq!(reply.frames()[0], "SHOUT");
+        while pulled.load(Ordering::Relaxed) < 50 {
+            world.sleep(Duration::from_millis(1)).await;
+        }
+    });
+    pulling.stop();
+    assert_eq!(
+        pulled.load(Ordering::Relaxed),
+        50,
+        "ten pushes of five octets"
+    );
+}
