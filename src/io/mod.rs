@@ -49,6 +49,9 @@
 //! | `zmq_send` / `zmq_recv` | [`Socket::send`] / [`Socket::recv`] (and `try_` forms) |
 //! | `ZMQ_SUBSCRIBE` | [`Socket::subscribe`] |
 //! | `zmq_close` + `ZMQ_LINGER` | [`Socket::close`], or dropping the last clone |
+//! | `zmq_socket_monitor` | [`Socket::monitor`] or [`SocketBuilder::monitor`]: a [`Monitor`] stream |
+//! | `zmq_proxy` / `zmq_proxy_steerable` | [`proxy()`] / [`SteerableProxy`] |
+//! | `inproc://` | the same [`Socket::bind`] / [`Socket::connect`] |
 //! | `zmq_proxy` / `zmq_proxy_steerable` | [`proxy()`] / [`SteerableProxy`] with a [`ProxyControl`] or a control socket |
 //!
 //! With the `tls` cargo feature, `tls+tcp://` endpoints carry ZMTP inside TLS between
