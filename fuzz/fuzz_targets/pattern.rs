@@ -46,10 +46,11 @@
 //!   limit is enforced per peer; XPUB reports subscriptions as the verbose switches say,
 //!   and refuses them as `Full` while the application has a receive HWM of notices
 //!   unread, waking the refused peers when it reads one;
-//! - SUB/XSUB: only messages matching a subscription held when they arrive are queued,
+//! - SUB: only messages matching a subscription held when they arrive are queued,
 //!   and `recv` filters again: it returns exactly the next queued message, in fair-queue
 //!   order, that matches the subscriptions held now, dropping every non-matching one it
-//!   reaches on the way (and waking their peers if they were refused input);
+//!   reaches on the way (and waking their peers if they were refused input); XSUB, as
+//!   libzmq's, queues and returns everything; for both,
 //!   subscriptions go to every connected peer when they appear (XSUB: each time) and
 //!   disappear, and in full (once each) to a peer that connects;
 //! - PAIR: never two peers attached;
@@ -742,7 +743,9 @@ impl Model {
             SocketType::Pull | SocketType::Dealer | SocketType::Pair | SocketType::XPub => {
                 self.push_input(id, plain(&msg), msg)
             }
-            SocketType::Sub | SocketType::XSub => {
+            // XSUB takes everything, as libzmq's (the publisher has filtered).
+            SocketType::XSub => self.push_input(id, plain(&msg), msg),
+            SocketType::Sub => {
                 if !prefix_matches(&self.own_subs, &msg.frames()[0]) {
                     return Ok(());
                 }
@@ -1099,7 +1102,7 @@ impl Model {
             }
             _ => result.expect("this socket type receives"),
         };
-        let next = if self.is_sub() {
+        let next = if self.ty == SocketType::Sub {
             // Filtered again when taken: what no longer matches is dropped on the way.
             loop {
                 match self.pop_input() {
