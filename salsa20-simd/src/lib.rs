@@ -191,24 +191,13 @@ macro_rules! salsa20_rounds {
 #[target_feature(enable = "sse2")]
 fn keystream4(state: &[u32; 16], out: &mut [u32; 64]) {
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_or_si128, _mm_set_epi32, _mm_set1_epi32,
-        _mm_slli_epi32, _mm_srli_epi32, _mm_srli_si128, _mm_xor_si128,
+        __m128i, _mm_add_epi32, _mm_or_si128, _mm_set_epi32, _mm_set1_epi32, _mm_slli_epi32,
+        _mm_srli_epi32, _mm_xor_si128,
     };
-    let counter = u64::from(state[8]) | (u64::from(state[9]) << 32);
-    let lane = |i: u64| counter.wrapping_add(i);
+    let [low, high] = counters::<4>(state);
     let mut input: [__m128i; 16] = std::array::from_fn(|i| _mm_set1_epi32(state[i] as i32));
-    input[8] = _mm_set_epi32(
-        lane(3) as i32,
-        lane(2) as i32,
-        lane(1) as i32,
-        lane(0) as i32,
-    );
-    input[9] = _mm_set_epi32(
-        (lane(3) >> 32) as i32,
-        (lane(2) >> 32) as i32,
-        (lane(1) >> 32) as i32,
-        (lane(0) >> 32) as i32,
-    );
+    input[8] = _mm_set_epi32(low[3], low[2], low[1], low[0]);
+    input[9] = _mm_set_epi32(high[3], high[2], high[1], high[0]);
     let mut x = input;
     salsa20_rounds!(
         x,
@@ -219,12 +208,32 @@ fn keystream4(state: &[u32; 16], out: &mut [u32; 64]) {
         _mm_srli_epi32
     );
     for (i, (word, inp)) in x.iter().zip(input.iter()).enumerate() {
-        let sum = _mm_add_epi32(*word, *inp);
-        out[i] = _mm_cvtsi128_si32(sum) as u32;
-        out[16 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<4>(sum)) as u32;
-        out[32 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<8>(sum)) as u32;
-        out[48 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<12>(sum)) as u32;
+        spread(_mm_add_epi32(*word, *inp), out, i);
     }
+}
+
+/// The low and high counter words of `N` consecutive blocks from `state[8..10]`, as the
+/// intrinsics take them.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn counters<const N: usize>(state: &[u32; 16]) -> [[i32; N]; 2] {
+    let counter = u64::from(state[8]) | (u64::from(state[9]) << 32);
+    let lane = |i: usize| counter.wrapping_add(i as u64);
+    [
+        std::array::from_fn(|i| lane(i) as i32),
+        std::array::from_fn(|i| (lane(i) >> 32) as i32),
+    ]
+}
+
+/// Word `i` of four blocks, one per lane of `words`, into `out[16 * j + i]` (`j` the lane).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn spread(words: std::arch::x86_64::__m128i, out: &mut [u32; 64], i: usize) {
+    use std::arch::x86_64::{_mm_cvtsi128_si32, _mm_srli_si128};
+    out[i] = _mm_cvtsi128_si32(words) as u32;
+    out[16 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<4>(words)) as u32;
+    out[32 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<8>(words)) as u32;
+    out[48 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<12>(words)) as u32;
 }
 
 /// Eight Salsa20/20 blocks at once (counters `n` to `n + 7`): [`keystream4`] on AVX2's
@@ -233,33 +242,15 @@ fn keystream4(state: &[u32; 16], out: &mut [u32; 64]) {
 #[target_feature(enable = "avx2")]
 fn keystream8(state: &[u32; 16], out: &mut [u32; 128]) {
     use std::arch::x86_64::{
-        __m256i, _mm_cvtsi128_si32, _mm_srli_si128, _mm256_add_epi32, _mm256_castsi256_si128,
-        _mm256_extracti128_si256, _mm256_or_si256, _mm256_set_epi32, _mm256_set1_epi32,
-        _mm256_slli_epi32, _mm256_srli_epi32, _mm256_xor_si256,
+        __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256,
+        _mm256_or_si256, _mm256_set_epi32, _mm256_set1_epi32, _mm256_slli_epi32, _mm256_srli_epi32,
+        _mm256_xor_si256,
     };
-    let counter = u64::from(state[8]) | (u64::from(state[9]) << 32);
-    let lane = |i: u64| counter.wrapping_add(i);
+    let [low, high] = counters::<8>(state);
     let mut input: [__m256i; 16] = std::array::from_fn(|i| _mm256_set1_epi32(state[i] as i32));
-    input[8] = _mm256_set_epi32(
-        lane(7) as i32,
-        lane(6) as i32,
-        lane(5) as i32,
-        lane(4) as i32,
-        lane(3) as i32,
-        lane(2) as i32,
-        lane(1) as i32,
-        lane(0) as i32,
-    );
-    input[9] = _mm256_set_epi32(
-        (lane(7) >> 32) as i32,
-        (lane(6) >> 32) as i32,
-        (lane(5) >> 32) as i32,
-        (lane(4) >> 32) as i32,
-        (lane(3) >> 32) as i32,
-        (lane(2) >> 32) as i32,
-        (lane(1) >> 32) as i32,
-        (lane(0) >> 32) as i32,
-    );
+    let [l, h] = [low, high];
+    input[8] = _mm256_set_epi32(l[7], l[6], l[5], l[4], l[3], l[2], l[1], l[0]);
+    input[9] = _mm256_set_epi32(h[7], h[6], h[5], h[4], h[3], h[2], h[1], h[0]);
     let mut x = input;
     salsa20_rounds!(
         x,
@@ -271,18 +262,13 @@ fn keystream8(state: &[u32; 16], out: &mut [u32; 128]) {
     );
     for (i, (word, inp)) in x.iter().zip(input.iter()).enumerate() {
         let sum = _mm256_add_epi32(*word, *inp);
-        for (half, vector) in [
-            _mm256_castsi256_si128(sum),
+        // Blocks 0–3 are the low lanes, 4–7 the high ones.
+        let (low, high) = out.split_at_mut(64);
+        spread(_mm256_castsi256_si128(sum), low.try_into().expect("64"), i);
+        spread(
             _mm256_extracti128_si256::<1>(sum),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let base = 64 * half;
-            out[base + i] = _mm_cvtsi128_si32(vector) as u32;
-            out[base + 16 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<4>(vector)) as u32;
-            out[base + 32 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<8>(vector)) as u32;
-            out[base + 48 + i] = _mm_cvtsi128_si32(_mm_srli_si128::<12>(vector)) as u32;
-        }
+            high.try_into().expect("64"),
+            i,
+        );
     }
 }
