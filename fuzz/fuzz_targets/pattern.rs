@@ -863,7 +863,9 @@ impl Model {
         for prefix in subs.keys() {
             let prefix_gone = !self.held_by_anyone(prefix);
             self.refund(prefix.len(), prefix_gone);
-            if prefix_gone {
+            // XPUB_VERBOSER reports every prefix of a subscriber that leaves (libzmq's
+            // xpipe_terminated), not only those nobody else holds.
+            if prefix_gone || self.verboser {
                 self.notify(false, prefix);
             }
         }
