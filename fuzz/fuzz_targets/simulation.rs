@@ -30,5 +30,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some(why) = first.broken_promise() {
         panic!("{why}; plan:\n{plan}");
     }
-    assert_eq!(sim_app::run(seed, &plan), first, "one input, two runs; plan:\n{plan}");
+    assert_eq!(
+        sim_app::run(seed, &plan),
+        first,
+        "one input, two runs; plan:\n{plan}"
+    );
 });
