@@ -17,10 +17,11 @@
 //! - what reached a receiver's queue is received, even when the link then goes down (as in
 //!   libzmq, a detached peer's unread messages stay readable): after every transport of a
 //!   link that closes, its receivers get at least as many more messages from the other end
-//!   as they held from it (SUB/XSUB, which may filter them, aside);
-//! - PUB/SUB: every message a subscriber receives matches a prefix that it holds when it
-//!   receives it (SUB and XSUB filter again at `recv`, so one that arrived under a
-//!   subscription dropped since is never delivered);
+//!   as they held from it (the PUB/SUB topology aside: a SUB filters again at `recv`);
+//! - PUB/SUB: every message a SUB receives matches a prefix that it holds when it
+//!   receives it (SUB filters again at `recv`, so one that arrived under a subscription
+//!   dropped since is never delivered); an XSUB, as libzmq's, returns everything the
+//!   publisher sent it, so what it receives matches a prefix it has held at some time;
 //! - REQ/REP: a REQ gets replies only to its own requests (with REQ_CORRELATE or in strict
 //!   mode, only to its latest); `send` is refused exactly while a strict REQ awaits its
 //!   reply, and `recv` says `NoRequest` exactly when nothing is outstanding; once the
@@ -183,6 +184,9 @@ struct Tracker {
     published: BTreeMap<Tag, Bytes>,
     /// PUB/SUB: each subscriber's prefixes with reference counts.
     held: BTreeMap<usize, BTreeMap<Bytes, u32>>,
+    /// PUB/SUB: every prefix each subscriber has ever subscribed to (what binds an XSUB,
+    /// which does not filter at `recv`).
+    ever_held: BTreeMap<usize, BTreeSet<Bytes>>,
     /// REQ: awaiting a reply, and the latest request.
     awaiting: BTreeMap<usize, bool>,
     latest: BTreeMap<usize, Tag>,
@@ -331,6 +335,7 @@ impl Tracker {
             was_up: vec![true; n],
             published: BTreeMap::new(),
             held: BTreeMap::new(),
+            ever_held: BTreeMap::new(),
             awaiting: BTreeMap::new(),
             latest: BTreeMap::new(),
             req_link,
@@ -582,6 +587,7 @@ impl Tracker {
         assert_eq!(result, Ok(()));
         let held = self.held.entry(i).or_default();
         if subscribe {
+            self.ever_held.entry(i).or_default().insert(prefix.clone());
             *held.entry(prefix).or_default() += 1;
         } else if let Some(count) = held.get_mut(&prefix) {
             *count -= 1;
@@ -691,14 +697,25 @@ impl Tracker {
                     let tag = Tag::parse(&msg.frames()[1]);
                     let sent_topic = self.published.get(&tag).expect("published");
                     assert_eq!(&topic, sent_topic, "topic of {tag:?}");
-                    // Filtered at recv: only what matches a prefix held now is delivered.
-                    let held = self.held.get(&i);
-                    let matched = held.is_some_and(|h| h.keys().any(|p| topic.starts_with(p)));
-                    assert!(
-                        matched,
-                        "{ty} {i} got {topic:?} ({tag:?}), matching no prefix it holds now \
-                         (held: {held:?})"
-                    );
+                    if ty == SocketType::Sub {
+                        // Filtered at recv: only what matches a prefix held now is delivered.
+                        let held = self.held.get(&i);
+                        let matched =
+                            held.is_some_and(|h| h.keys().any(|p| topic.starts_with(p)));
+                        assert!(
+                            matched,
+                            "SUB {i} got {topic:?} ({tag:?}), matching no prefix it holds now \
+                             (held: {held:?})"
+                        );
+                    } else {
+                        let ever = self.ever_held.get(&i);
+                        let matched = ever.is_some_and(|h| h.iter().any(|p| topic.starts_with(p)));
+                        assert!(
+                            matched,
+                            "XSUB {i} got {topic:?} ({tag:?}), matching no prefix it ever held \
+                             (held: {ever:?})"
+                        );
+                    }
                     self.arrived(i, tag, tag.sender, tag.seq);
                     any = true;
                 }
