@@ -103,19 +103,84 @@ pub(crate) struct Driver<S> {
     deciding: Option<AuthFuture>,
 }
 
-/// The waker handed to reads: it notes that the stream became readable, then wakes the
-/// driver's task.
+/// The waker handed to reads: it notes that the stream became readable, then wakes whoever
+/// reads for the connection: a caller waiting in `recv` that claimed the reading (see
+/// [`super::inline`]), or else the driver's task.
 #[derive(Debug)]
-struct ReadReady {
+pub(crate) struct ReadReady {
     ready: AtomicBool,
     task: Mutex<Option<Waker>>,
+    /// A caller that reads for the connection when the stream becomes readable.
+    caller: Mutex<Claim>,
+}
+
+/// Who was told of the latest readiness, when a caller claims the reading.
+#[derive(Debug, Default)]
+struct Claim {
+    waker: Option<Waker>,
+    /// The thread the caller claimed from.
+    thread: Option<std::thread::ThreadId>,
+    /// A readiness went to the claiming caller, which has not read yet: if it lets go
+    /// of its claim without reading, the task must be woken to read instead.
+    owed: bool,
 }
 
 impl ReadReady {
+    fn new() -> Self {
+        Self {
+            ready: AtomicBool::new(true),
+            task: Mutex::new(None),
+            caller: Mutex::new(Claim::default()),
+        }
+    }
+
     fn set_task(&self, waker: &Waker) {
         let mut task = self.task.lock().unwrap_or_else(|p| p.into_inner());
         if !task.as_ref().is_some_and(|t| t.will_wake(waker)) {
             *task = Some(waker.clone());
+        }
+    }
+
+    fn wake_task(&self) {
+        if let Some(task) = &*self.task.lock().unwrap_or_else(|p| p.into_inner()) {
+            task.wake_by_ref();
+        }
+    }
+
+    /// Whether a caller was told of a readiness and has not read yet.
+    pub(crate) fn owed_to_caller(&self) -> bool {
+        self.caller.lock().unwrap_or_else(|p| p.into_inner()).owed
+    }
+
+    /// Whether the stream may have data nobody has read yet.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// The next readiness wakes `waker` instead of the task.
+    pub(crate) fn claim(&self, waker: &Waker) {
+        let mut claim = self.caller.lock().unwrap_or_else(|p| p.into_inner());
+        if !claim.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            claim.waker = Some(waker.clone());
+        }
+        claim.thread = Some(std::thread::current().id());
+    }
+
+    /// Whether a readiness went to the claiming caller since it last asked; it then reads.
+    pub(crate) fn take_owed(&self) -> bool {
+        std::mem::take(&mut self.caller.lock().unwrap_or_else(|p| p.into_inner()).owed)
+    }
+
+    /// The caller lets go of its claim; a readiness it was told of and did not act on
+    /// goes to the task.
+    pub(crate) fn release(&self) {
+        let owed = {
+            let mut claim = self.caller.lock().unwrap_or_else(|p| p.into_inner());
+            claim.waker = None;
+            std::mem::take(&mut claim.owed)
+        };
+        if owed {
+            self.wake_task();
         }
     }
 }
@@ -127,8 +192,33 @@ impl Wake for ReadReady {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.ready.store(true, Ordering::SeqCst);
-        if let Some(task) = &*self.task.lock().unwrap_or_else(|p| p.into_inner()) {
-            task.wake_by_ref();
+        let (caller, owed, elsewhere) = {
+            let mut claim = self.caller.lock().unwrap_or_else(|p| p.into_inner());
+            let waker = claim.waker.take();
+            // Under the claim's lock, so that a `release` racing with this wake either
+            // comes first (and the task is woken here) or sees the debt.
+            let owed = claim.owed;
+            claim.owed |= waker.is_some();
+            let elsewhere = claim.thread != Some(std::thread::current().id());
+            (waker, owed, elsewhere)
+        };
+        match caller {
+            Some(caller) => {
+                caller.wake();
+                // A caller on another thread than the reactor's: the task is woken too,
+                // and stands aside while the caller owes the read
+                // (`DriverCell::poll_task`). Its wake-up keeps the reactor's thread
+                // driving the reactor: async-io's `block_on` stops after 500 µs without
+                // a wake-up of its own, and a caller under another executor's `block_on`
+                // (which never drives it) would then wait for async-io's own thread,
+                // which polls with a backoff of up to 10 ms.
+                if elsewhere {
+                    self.wake_task();
+                }
+            }
+            // The caller told of an earlier readiness reads this one too.
+            None if owed => {}
+            None => self.wake_task(),
         }
     }
 }
@@ -159,10 +249,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             timer: None,
             timer_at: None,
             failing: None,
-            readable: Arc::new(ReadReady {
-                ready: AtomicBool::new(true),
-                task: Mutex::new(None),
-            }),
+            readable: Arc::new(ReadReady::new()),
         }
     }
 
@@ -175,6 +262,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// The peer this driver serves.
     pub(crate) fn peer(&self) -> PeerId {
         self.peer
+    }
+
+    /// Where the stream's readiness goes (a caller may claim it).
+    pub(crate) fn readable(&self) -> &Arc<ReadReady> {
+        &self.readable
     }
 
     /// Notes an error of the connection (decoding, a timer) or the pattern (refused).

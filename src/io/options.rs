@@ -90,6 +90,8 @@ pub struct SocketBuilder {
     pub(crate) recv_timeout: Option<Duration>,
     /// Keepalive settings of TCP connections.
     pub(crate) tcp_keepalive: TcpKeepalive,
+    /// Whether `send` and `recv` do the IO themselves; `None`: by socket type.
+    pub(crate) inline_io: Option<bool>,
 }
 
 impl SocketBuilder {
@@ -109,6 +111,7 @@ impl SocketBuilder {
             send_timeout: None,
             recv_timeout: None,
             tcp_keepalive: TcpKeepalive::default(),
+            inline_io: None,
         }
     }
 
@@ -308,6 +311,25 @@ impl SocketBuilder {
     /// Timed by the socket's [`Runtime`].
     pub fn recv_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.recv_timeout = timeout;
+        self
+    }
+
+    /// Whether [`Socket::send`] and [`Socket::recv`] write and read their connections
+    /// themselves, on the calling thread or task, instead of handing the work to the
+    /// connections' tasks (on by default for REQ and REP, off for the other types).
+    ///
+    /// Handing a message to a connection's task and its answer back costs a thread
+    /// switch each way when the application runs elsewhere (a plain thread in
+    /// `block_on`, another executor), and a task switch otherwise: a round trip from a
+    /// plain thread pays four. Done inline, a `send` writes at once and a waiting `recv`
+    /// is woken by the reactor and reads itself. The connection's task still does
+    /// everything nobody waits for (heartbeats, reconnection, reading while no `recv`
+    /// waits). It is off for streaming patterns because their connection tasks batch a
+    /// burst of small messages into one system call, where a caller writing each one
+    /// itself would make one per message; turn it on for a DEALER or ROUTER used for
+    /// request and reply.
+    pub fn inline_io(mut self, inline: bool) -> Self {
+        self.inline_io = Some(inline);
         self
     }
 

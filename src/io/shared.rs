@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
 use super::auth::Authenticator;
+use super::inline::Drive;
 use super::monitor::MonitorSink;
 use super::options::TcpKeepalive;
 use super::runtime::Runtime;
@@ -19,7 +20,7 @@ use crate::pattern::{PeerId, SocketCore, SocketEvent};
 use crate::proto::PeerInfo;
 
 /// What the driver task of one connection needs from the shared state.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct PeerTask {
     /// Wakes the driver: new output, room for input, or a stop request.
     pub(crate) waker: Option<Waker>,
@@ -35,6 +36,21 @@ pub(crate) struct PeerTask {
     /// This connection completed its handshake (its connector then starts its backoff
     /// over when it drops).
     pub(crate) handshaken: bool,
+    /// The connection's driver, for callers doing its IO inline (sockets with
+    /// [`SocketBuilder::inline_io`](super::SocketBuilder::inline_io)).
+    pub(crate) drive: Option<Arc<dyn Drive>>,
+}
+
+impl std::fmt::Debug for PeerTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerTask")
+            .field("stop", &self.stop)
+            .field("flushed", &self.flushed)
+            .field("listener", &self.listener)
+            .field("handshaken", &self.handshaken)
+            .field("inline", &self.drive.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -79,16 +95,21 @@ pub(crate) struct Shared {
     pub(crate) authenticator: Option<Authenticator>,
     /// Applied to every TCP connection when it is made.
     pub(crate) tcp_keepalive: TcpKeepalive,
+    /// `send` and `recv` do their connections' IO on the calling thread.
+    pub(crate) inline_io: bool,
 }
 
-/// Wakers to wake once the lock is released.
+/// Wakers to wake, and drivers to poll inline, once the lock is released.
 #[derive(Default)]
-pub(crate) struct Wakeups(Vec<Waker>);
+pub(crate) struct Wakeups(Vec<Waker>, Vec<Arc<dyn Drive>>);
 
 impl Wakeups {
     pub(crate) fn wake(self) {
         for waker in self.0 {
             waker.wake();
+        }
+        for driver in self.1 {
+            driver.drive();
         }
     }
 }
@@ -99,11 +120,13 @@ impl Shared {
         runtime: Arc<dyn Runtime>,
         authenticator: Option<Authenticator>,
         tcp_keepalive: TcpKeepalive,
+        inline_io: bool,
     ) -> Arc<Self> {
         Arc::new(Self {
             runtime,
             authenticator,
             tcp_keepalive,
+            inline_io,
             inner: Mutex::new(Inner {
                 core,
                 peers: HashMap::new(),
@@ -142,6 +165,18 @@ impl Shared {
         result
     }
 
+    /// As [`with`](Self::with), for the application's calls: with inline IO, the
+    /// connections that have new output are driven here rather than woken.
+    pub(crate) fn with_caller<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        let (result, wakeups) = {
+            let mut inner = self.lock();
+            let result = f(&mut inner);
+            (result, inner.dispatch_as(self.inline_io))
+        };
+        wakeups.wake();
+        result
+    }
+
     /// Counts a task for this socket; the guard uncounts it when dropped.
     pub(crate) fn task_started(self: &Arc<Self>) -> TaskGuard {
         self.lock().tasks += 1;
@@ -166,12 +201,22 @@ impl Inner {
 
     /// Routes the core's events to the wakers they concern.
     pub(crate) fn dispatch(&mut self) -> Wakeups {
+        self.dispatch_as(false)
+    }
+
+    /// Routes the core's events; `inline`: a connection with new output is to be driven
+    /// by the caller (when it can be) instead of woken.
+    fn dispatch_as(&mut self, inline: bool) -> Wakeups {
         let mut wakeups = Wakeups::default();
         while let Some(event) = self.core.poll_event() {
             match event {
                 SocketEvent::Wake(peer) => {
-                    if let Some(waker) = self.peers.get_mut(&peer).and_then(|t| t.waker.take()) {
-                        wakeups.0.push(waker);
+                    let Some(task) = self.peers.get_mut(&peer) else {
+                        continue;
+                    };
+                    match &task.drive {
+                        Some(drive) if inline => wakeups.1.push(Arc::clone(drive)),
+                        _ => wakeups.0.extend(task.waker.take()),
                     }
                 }
                 SocketEvent::Readable => wakeups.0.append(&mut self.recv_wakers),
@@ -284,7 +329,7 @@ impl Drop for TaskGuard {
             // Uncount process-wide before waking `close`: once it sees `tasks == 0` and
             // returns, `live_tasks()` must not still count this task.
             live_tasks_dec();
-            Wakeups(std::mem::take(&mut inner.state_wakers))
+            Wakeups(std::mem::take(&mut inner.state_wakers), Vec::new())
         };
         wakeups.wake();
     }

@@ -10,6 +10,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use smol::future::or;
 
 use super::Error;
+use super::inline::{MAX_CLAIMED_PEERS, ReadClaims};
 use super::inproc;
 use super::monitor::Monitor;
 use super::options::SocketBuilder;
@@ -98,6 +99,8 @@ impl Socket {
             core.subscribe(prefix).map_err(Error::Send)?;
         }
         let handshake = builder.options.connection.handshake_timeout;
+        let lockstep = matches!(core.socket_type(), SocketType::Req | SocketType::Rep);
+        let inline_io = builder.inline_io.unwrap_or(lockstep);
         let socket = Self {
             handle: Arc::new(Handle {
                 shared: Shared::new(
@@ -105,6 +108,7 @@ impl Socket {
                     Arc::clone(&builder.runtime),
                     builder.authenticator.clone(),
                     builder.tcp_keepalive,
+                    inline_io,
                 ),
                 linger: builder.linger,
                 backoff: Backoff {
@@ -372,7 +376,7 @@ impl Socket {
 
     /// Sends without waiting; [`Error::WouldBlock`] hands the message back.
     pub fn try_send(&self, msg: impl Into<Msg>) -> Result<(), Error> {
-        self.shared().with(|inner| {
+        self.shared().with_caller(|inner| {
             if inner.closing {
                 return Err(Error::Closed);
             }
@@ -385,7 +389,7 @@ impl Socket {
         cx: &mut Context<'_>,
         msg: &mut Option<Msg>,
     ) -> Poll<Result<(), Error>> {
-        self.shared().with(|inner| {
+        self.shared().with_caller(|inner| {
             if inner.closing {
                 return Poll::Ready(Err(Error::Closed));
             }
@@ -420,8 +424,9 @@ impl Socket {
     /// `req_relaxed` and `req_correlate` so that a new request may replace the lost one
     /// (see [`SocketType::Req`]).
     pub async fn recv(&self) -> Result<Msg, Error> {
-        self.timed(self.handle.recv_timeout, poll_fn(|cx| self.poll_recv(cx)))
-            .await
+        let mut claims = ReadClaims::default();
+        let recv = poll_fn(|cx| self.poll_recv_claiming(cx, &mut claims));
+        self.timed(self.handle.recv_timeout, recv).await
     }
 
     /// Receives the next message with what its sender announced and was authenticated as
@@ -430,11 +435,9 @@ impl Socket {
     /// long as messages from it wait; it is `None` only if more than a thousand closed
     /// peers had unread messages at once.
     pub async fn recv_from(&self) -> Result<Received, Error> {
-        self.timed(
-            self.handle.recv_timeout,
-            poll_fn(|cx| self.poll_recv_from(cx)),
-        )
-        .await
+        let mut claims = ReadClaims::default();
+        let recv = poll_fn(|cx| self.poll_recv_from(cx, Some(&mut claims)));
+        self.timed(self.handle.recv_timeout, recv).await
     }
 
     /// Receives a message if one is there.
@@ -450,16 +453,62 @@ impl Socket {
     /// Receives the next message, giving up after `timeout` with [`Error::Timeout`]
     /// (whatever [`SocketBuilder::recv_timeout`] says).
     pub async fn recv_timeout(&self, timeout: Duration) -> Result<Msg, Error> {
-        self.timed(Some(timeout), poll_fn(|cx| self.poll_recv(cx)))
-            .await
+        let mut claims = ReadClaims::default();
+        let recv = poll_fn(|cx| self.poll_recv_claiming(cx, &mut claims));
+        self.timed(Some(timeout), recv).await
     }
 
+    /// Polls for a message without doing any connection's reading (streams, proxies).
     pub(super) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Msg, Error>> {
-        self.poll_recv_from(cx)
+        self.poll_recv_from(cx, None)
             .map(|received| received.map(|received| received.msg))
     }
 
-    fn poll_recv_from(&self, cx: &mut Context<'_>) -> Poll<Result<Received, Error>> {
+    /// Polls for a message; with inline IO, a wait claims the peers' reading.
+    fn poll_recv_claiming(
+        &self,
+        cx: &mut Context<'_>,
+        claims: &mut ReadClaims,
+    ) -> Poll<Result<Msg, Error>> {
+        self.poll_recv_from(cx, Some(claims))
+            .map(|received| received.map(|received| received.msg))
+    }
+
+    /// Polls for a message. With `claims` (a `recv` of a socket doing inline IO), it
+    /// first reads what its claimed peers have, and a wait claims their reading (see
+    /// `io/inline.rs`).
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        claims: Option<&mut ReadClaims>,
+    ) -> Poll<Result<Received, Error>> {
+        let Some(claims) = claims.filter(|_| self.shared().inline_io) else {
+            return self.take_or_wait(cx, None);
+        };
+        // A readiness that reached a connection's task before the claim was armed is read
+        // here too, in a second pass, rather than left to the task.
+        for _ in 0..2 {
+            claims.serve();
+            let result = self.take_or_wait(cx, Some(claims));
+            if result.is_ready() {
+                claims.release();
+                return result;
+            }
+            claims.arm(cx.waker());
+            if !claims.any_ready() {
+                break;
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Takes the next message, or registers `cx` to be woken for one (and, the first time,
+    /// notes the peers whose reading a caller may claim).
+    fn take_or_wait(
+        &self,
+        cx: &mut Context<'_>,
+        claims: Option<&mut ReadClaims>,
+    ) -> Poll<Result<Received, Error>> {
         self.shared().with(|inner| {
             if inner.closed {
                 return Poll::Ready(Err(Error::Closed));
@@ -471,6 +520,16 @@ impl Socket {
                 })),
                 Ok(None) => {
                     register(&mut inner.recv_wakers, cx.waker());
+                    if let Some(claims) = claims
+                        && claims.is_empty()
+                        && inner.peers.len() <= MAX_CLAIMED_PEERS
+                    {
+                        for task in inner.peers.values() {
+                            if let Some(drive) = &task.drive {
+                                claims.push(Arc::clone(drive));
+                            }
+                        }
+                    }
                     Poll::Pending
                 }
                 Err(err) => Poll::Ready(Err(Error::Recv(err))),

@@ -11,6 +11,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use smol::future::or;
 
 use super::driver::{Driver, Ended, ReadProbe};
+use super::inline::{Drive, DriverCell};
 use super::runtime::{Runtime, sleep};
 use super::shared::{PeerTask, Shared};
 use super::transport::{Listener, Stream, TlsSettings};
@@ -255,9 +256,9 @@ fn spawn_tls_accepted(
                 if let Some((peer, link)) = register_accepted(&shared, id, remote) {
                     let probe = Some(Stream::poll_readable as ReadProbe<Stream>);
                     let address = stream.peer_address();
-                    let mut driver =
+                    let driver =
                         Driver::new(Arc::clone(&shared), peer, link, stream, probe, address);
-                    run_connection(&shared, &mut driver).await;
+                    run_connection(&shared, DriverCell::new(driver)).await;
                 }
             }
         }
@@ -277,15 +278,11 @@ pub(crate) fn spawn_connection<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let guard = shared.task_started();
-    // The driver goes into the task's future once: moved through an `async` block's
-    // captures it would be stored twice, and a connection is most of a peer's memory.
-    let mut driver = Driver::new(Arc::clone(shared), peer, link, stream, probe, address);
+    let driver = Driver::new(Arc::clone(shared), peer, link, stream, probe, address);
+    let cell = DriverCell::new(driver);
     let shared = Arc::clone(shared);
     spawn(&*shared.runtime.clone(), async move {
-        run_connection(&shared, &mut driver).await;
-        // The transport goes before the task stops counting: `close` returns once the
-        // count is zero, and a caller may bind the same address next.
-        drop(driver);
+        run_connection(&shared, cell).await;
         drop(guard);
     });
 }
@@ -296,14 +293,23 @@ struct Outcome {
     handshaken: bool,
 }
 
-/// Drives one connection to its end, then forgets it and logs why it ended.
-/// The driver is borrowed, not moved in, so that a task stores it once.
-async fn run_connection<S>(shared: &Arc<Shared>, driver: &mut Driver<S>) -> Outcome
+/// Drives one connection to its end, then forgets it and logs why it ended. The driver
+/// sits in a cell on the heap (so the task stores it once), shared with the socket's
+/// callers if they do its IO inline.
+async fn run_connection<S>(shared: &Arc<Shared>, cell: Arc<DriverCell<S>>) -> Outcome
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let ended = std::future::poll_fn(|cx| Pin::new(&mut *driver).poll(cx)).await;
-    let peer = driver.peer();
+    let peer = cell.peer();
+    if shared.inline_io
+        && let Some(task) = shared.lock().peers.get_mut(&peer)
+    {
+        task.drive = Some(Arc::clone(&cell) as Arc<dyn Drive>);
+    }
+    let ended = std::future::poll_fn(|cx| cell.poll_task(cx)).await;
+    let mut driver = cell
+        .take_driver()
+        .expect("the task takes the driver once, when it has ended");
     let reason = match &ended {
         Ended::PeerClosed => DisconnectReason::PeerClosed,
         Ended::Failed(err) => err.clone().into(),
@@ -331,6 +337,9 @@ where
             log::warn!("{socket_type} {peer}: connection dropped: {ended}")
         }
     }
+    // The transport goes before the task stops counting: `close` returns once the count
+    // is zero, and a caller may bind the same address next.
+    drop(driver);
     Outcome { ended, handshaken }
 }
 
@@ -434,9 +443,9 @@ pub(crate) fn spawn_connector(
                     };
                     let probe = Some(Stream::poll_readable as ReadProbe<Stream>);
                     let address = stream.peer_address();
-                    let mut driver =
+                    let driver =
                         Driver::new(Arc::clone(&shared), peer, link, stream, probe, address);
-                    let outcome = run_connection(&shared, &mut driver).await;
+                    let outcome = run_connection(&shared, DriverCell::new(driver)).await;
                     if let Ended::Stopped = outcome.ended {
                         break;
                     }

@@ -1,0 +1,203 @@
+//! Inline IO (`SocketBuilder::inline_io`, on by default for REQ and REP): `send` and
+//! `recv` read and write their connections themselves.
+//!
+//! The proof is a stopped executor: once connected, the sockets' connection tasks get no
+//! more turns, yet round trips from plain threads go on, because the callers do the
+//! reading and writing; with inline IO off, the same request is never answered.
+
+mod support;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use support::bounded;
+use zmq_sansio::Msg;
+use zmq_sansio::io::{Error, ExecutorRuntime, Socket};
+use zmq_sansio::proto::SocketType;
+
+/// An executor run by a thread of its own until told to stop.
+struct Paused {
+    executor: Arc<smol::Executor<'static>>,
+    stop: Option<smol::channel::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Paused {
+    fn start() -> Self {
+        let executor = Arc::new(smol::Executor::new());
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let runner = Arc::clone(&executor);
+        let thread = std::thread::spawn(move || {
+            let _ = smol::block_on(runner.run(stopped.recv()));
+        });
+        Self {
+            executor,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// From now on, nothing spawned on the executor runs.
+    fn pause(&mut self) {
+        drop(self.stop.take());
+        self.thread
+            .take()
+            .expect("running")
+            .join()
+            .expect("the executor thread");
+    }
+
+    /// Runs the executor (its connection tasks included) on this thread until `fut` ends.
+    fn run_until<T>(&self, what: &str, fut: impl std::future::Future<Output = T>) -> T {
+        bounded(what, self.executor.run(fut))
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.pause();
+        }
+    }
+}
+
+/// A REQ and a REP on `paused`'s executor, connected, after one round trip with it running.
+fn connected_pair(paused: &Paused, inline: bool) -> (Socket, Socket) {
+    let runtime = ExecutorRuntime::new(Arc::clone(&paused.executor));
+    let rep = Socket::builder(SocketType::Rep)
+        .runtime(runtime.clone())
+        .inline_io(inline)
+        .build()
+        .unwrap();
+    let req = Socket::builder(SocketType::Req)
+        .runtime(runtime)
+        .inline_io(inline)
+        .build()
+        .unwrap();
+    req.connect(&rep.bind("tcp://127.0.0.1:*").unwrap())
+        .unwrap();
+    bounded("the first round trip", async {
+        req.send("hello").await.unwrap();
+        let request = rep.recv().await.unwrap();
+        rep.send(request).await.unwrap();
+        req.recv().await.unwrap();
+    });
+    (req, rep)
+}
+
+#[test]
+fn round_trips_go_on_with_the_connection_tasks_stopped() {
+    let mut paused = Paused::start();
+    let (req, rep) = connected_pair(&paused, true);
+    paused.pause();
+
+    let server = {
+        let rep = rep.clone();
+        std::thread::spawn(move || {
+            for _ in 0..1000 {
+                let request = bounded("a request", rep.recv()).unwrap();
+                let mut reply = request.frames()[0].to_vec();
+                reply.reverse();
+                bounded("a reply sent", rep.send(Msg::from(reply))).unwrap();
+            }
+        })
+    };
+    for n in 0..1000u32 {
+        let text = format!("request {n}");
+        bounded("a request sent", req.send(text.clone())).unwrap();
+        let reply = bounded("a reply", req.recv()).unwrap();
+        let mut want = text.into_bytes();
+        want.reverse();
+        assert_eq!(reply.frames()[0], want, "reply {n}");
+    }
+    server.join().expect("the replier");
+
+    // Closing needs the connection tasks again.
+    paused.run_until("closing", async {
+        req.close().await;
+        rep.close().await;
+    });
+}
+
+#[test]
+fn without_inline_io_the_connection_tasks_do_the_work() {
+    let mut paused = Paused::start();
+    let (req, rep) = connected_pair(&paused, false);
+    paused.pause();
+
+    bounded("a request queued", req.send("unheard")).unwrap();
+    let waited = bounded(
+        "the replier's timeout",
+        rep.recv_timeout(Duration::from_millis(300)),
+    );
+    assert!(
+        matches!(waited, Err(Error::Timeout(_))),
+        "with no connection task running, nothing can arrive: {waited:?}"
+    );
+
+    // Once the tasks run again, the queued request goes through.
+    paused.run_until("the delayed round trip", async {
+        let request = rep.recv().await.unwrap();
+        assert_eq!(request.frames()[0], "unheard");
+        rep.send(request).await.unwrap();
+        req.recv().await.unwrap();
+        req.close().await;
+        rep.close().await;
+    });
+}
+
+#[test]
+fn streaming_sockets_can_ask_for_inline_io() {
+    let mut paused = Paused::start();
+    let runtime = ExecutorRuntime::new(Arc::clone(&paused.executor));
+    let router = Socket::builder(SocketType::Router)
+        .runtime(runtime.clone())
+        .inline_io(true)
+        .build()
+        .unwrap();
+    let dealer = Socket::builder(SocketType::Dealer)
+        .runtime(runtime)
+        .inline_io(true)
+        .build()
+        .unwrap();
+    dealer
+        .connect(&router.bind("tcp://127.0.0.1:*").unwrap())
+        .unwrap();
+    let id = bounded("the first message", async {
+        dealer.send("hello").await.unwrap();
+        router.recv().await.unwrap().frames()[0].clone()
+    });
+    paused.pause();
+
+    // A burst each way, with no connection task running: the callers move every octet.
+    for n in 0..200u32 {
+        bounded("a burst sent", dealer.send(n.to_be_bytes().to_vec())).unwrap();
+    }
+    for n in 0..200u32 {
+        let msg = bounded("a burst received", router.recv()).unwrap();
+        assert_eq!(msg.frames()[0], id);
+        assert_eq!(
+            msg.frames()[1],
+            n.to_be_bytes().to_vec(),
+            "message {n} in order"
+        );
+        bounded(
+            "an answer sent",
+            router.send(Msg::from_frames([id.clone(), msg.frames()[1].clone()])),
+        )
+        .unwrap();
+    }
+    for n in 0..200u32 {
+        let msg = bounded("an answer", dealer.recv()).unwrap();
+        assert_eq!(
+            msg.frames()[0],
+            n.to_be_bytes().to_vec(),
+            "answer {n} in order"
+        );
+    }
+    paused.run_until("closing", async {
+        dealer.close().await;
+        router.close().await;
+    });
+}
