@@ -7,6 +7,8 @@
 //!   waits (`smol::block_on`);
 //! - on two plain threads under `futures::executor::block_on`, which does not
 //!   (`futures block_on`);
+//! - on two plain threads with the blocking calls `Socket::send_blocking` and
+//!   `Socket::recv_blocking` (`blocking calls`), as libzmq's users write it;
 //!
 //! each with [`SocketBuilder::inline_io`](zmq_sansio::io::SocketBuilder::inline_io) on
 //! (the default for REQ and REP) and off, three interleaved runs each, and prints the
@@ -27,6 +29,7 @@ enum Placement {
     Tasks,
     SmolBlockOn,
     FuturesBlockOn,
+    Blocking,
 }
 
 impl Placement {
@@ -35,6 +38,7 @@ impl Placement {
             Self::Tasks => "tasks",
             Self::SmolBlockOn => "threads, smol::block_on",
             Self::FuturesBlockOn => "threads, futures block_on",
+            Self::Blocking => "threads, blocking calls",
         }
     }
 
@@ -43,7 +47,7 @@ impl Placement {
         match self {
             Self::Tasks => smol::block_on(smol::spawn(fut)),
             Self::SmolBlockOn => smol::block_on(fut),
-            Self::FuturesBlockOn => futures::executor::block_on(fut),
+            Self::FuturesBlockOn | Self::Blocking => futures::executor::block_on(fut),
         }
     }
 }
@@ -61,6 +65,9 @@ fn round_trips(placement: Placement, inline: bool, count: usize) -> Vec<Duration
     req.connect(&rep.bind("tcp://127.0.0.1:*").expect("a port"))
         .expect("connect");
     let warm_up = count / 10;
+    if let Placement::Blocking = placement {
+        return blocking_round_trips(req, rep, warm_up, count);
+    }
     let replier = {
         let rep = rep.clone();
         std::thread::spawn(move || {
@@ -95,6 +102,35 @@ fn round_trips(placement: Placement, inline: bool, count: usize) -> Vec<Duration
     times
 }
 
+/// As [`round_trips`], with the blocking calls on two plain threads.
+fn blocking_round_trips(req: Socket, rep: Socket, warm_up: usize, count: usize) -> Vec<Duration> {
+    let replier = {
+        let rep = rep.clone();
+        std::thread::spawn(move || {
+            for _ in 0..warm_up + count {
+                let request = rep.recv_blocking().expect("a request");
+                rep.send_blocking(request).expect("a reply sent");
+            }
+        })
+    };
+    let mut times = Vec::with_capacity(count);
+    for i in 0..warm_up + count {
+        let started = Instant::now();
+        req.send_blocking("0123456789abcdef").expect("sent");
+        req.recv_blocking().expect("a reply");
+        if i >= warm_up {
+            times.push(started.elapsed());
+        }
+    }
+    replier.join().expect("the replier");
+    smol::block_on(async {
+        req.close().await;
+        rep.close().await;
+    });
+    times.sort();
+    times
+}
+
 fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
@@ -106,6 +142,7 @@ fn main() {
         Placement::Tasks,
         Placement::SmolBlockOn,
         Placement::FuturesBlockOn,
+        Placement::Blocking,
     ];
     println!("REQ↔REP 16 B round trips over TCP loopback, {count} per run (µs)");
     println!(

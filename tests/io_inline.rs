@@ -2,8 +2,9 @@
 //! `recv` read and write their connections themselves.
 //!
 //! The proof is a stopped executor: once connected, the sockets' connection tasks get no
-//! more turns, yet round trips from plain threads go on, because the callers do the
-//! reading and writing; with inline IO off, the same request is never answered.
+//! more turns, yet round trips from plain threads go on (with futures and with the
+//! blocking calls), because the callers do the reading and writing; with inline IO off,
+//! the same request is never answered.
 
 mod support;
 
@@ -86,8 +87,33 @@ fn connected_pair(paused: &Paused, inline: bool) -> (Socket, Socket) {
     (req, rep)
 }
 
-#[test]
-fn round_trips_go_on_with_the_connection_tasks_stopped() {
+/// How the application waits in a round trip.
+#[derive(Clone, Copy)]
+enum Calls {
+    /// `send`/`recv` futures under a `block_on`.
+    Futures,
+    /// `send_blocking`/`recv_blocking`.
+    Blocking,
+}
+
+impl Calls {
+    fn send(self, socket: &Socket, msg: Msg) {
+        match self {
+            Self::Futures => bounded("a message sent", socket.send(msg)).unwrap(),
+            Self::Blocking => socket.send_blocking(msg).unwrap(),
+        }
+    }
+
+    fn recv(self, socket: &Socket) -> Msg {
+        match self {
+            Self::Futures => bounded("a message", socket.recv()).unwrap(),
+            Self::Blocking => socket.recv_blocking().unwrap(),
+        }
+    }
+}
+
+/// A thousand round trips from plain threads with the connection tasks stopped.
+fn round_trips_with_the_tasks_stopped(calls: Calls) {
     let mut paused = Paused::start();
     let (req, rep) = connected_pair(&paused, true);
     paused.pause();
@@ -96,17 +122,17 @@ fn round_trips_go_on_with_the_connection_tasks_stopped() {
         let rep = rep.clone();
         std::thread::spawn(move || {
             for _ in 0..1000 {
-                let request = bounded("a request", rep.recv()).unwrap();
+                let request = calls.recv(&rep);
                 let mut reply = request.frames()[0].to_vec();
                 reply.reverse();
-                bounded("a reply sent", rep.send(Msg::from(reply))).unwrap();
+                calls.send(&rep, Msg::from(reply));
             }
         })
     };
     for n in 0..1000u32 {
         let text = format!("request {n}");
-        bounded("a request sent", req.send(text.clone())).unwrap();
-        let reply = bounded("a reply", req.recv()).unwrap();
+        calls.send(&req, Msg::from(text.clone()));
+        let reply = calls.recv(&req);
         let mut want = text.into_bytes();
         want.reverse();
         assert_eq!(reply.frames()[0], want, "reply {n}");
@@ -118,6 +144,16 @@ fn round_trips_go_on_with_the_connection_tasks_stopped() {
         req.close().await;
         rep.close().await;
     });
+}
+
+#[test]
+fn round_trips_go_on_with_the_connection_tasks_stopped() {
+    round_trips_with_the_tasks_stopped(Calls::Futures);
+}
+
+#[test]
+fn blocking_calls_round_trip_with_the_connection_tasks_stopped() {
+    round_trips_with_the_tasks_stopped(Calls::Blocking);
 }
 
 #[test]
@@ -199,5 +235,63 @@ fn streaming_sockets_can_ask_for_inline_io() {
     paused.run_until("closing", async {
         dealer.close().await;
         router.close().await;
+    });
+}
+
+#[test]
+fn a_blocking_recv_times_out_and_ends_when_the_socket_closes() {
+    let rep = Socket::builder(SocketType::Rep)
+        .recv_timeout(Some(Duration::from_millis(200)))
+        .build()
+        .unwrap();
+    let endpoint = rep.bind("tcp://127.0.0.1:*").unwrap();
+    let req = Socket::new(SocketType::Req);
+    req.connect(&endpoint).unwrap();
+    // Connected, so the wait is in the thread's epoll on the connection.
+    bounded("a first round trip", async {
+        req.send("hello").await.unwrap();
+        rep.send(rep.recv().await.unwrap()).await.unwrap();
+        req.recv().await.unwrap();
+    });
+    let started = std::time::Instant::now();
+    let waited = rep.recv_blocking();
+    assert!(matches!(waited, Err(Error::Timeout(_))), "{waited:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "never early"
+    );
+
+    // Without a timeout, closing the socket from another thread ends the wait.
+    bounded("a request sent", req.send("never answered")).unwrap();
+    let waiting = {
+        let req = req.clone();
+        std::thread::spawn(move || req.recv_blocking())
+    };
+    bounded("closing", req.close());
+    let ended = waiting.join().expect("the waiting thread");
+    assert!(matches!(ended, Err(Error::Closed)), "{ended:?}");
+    bounded("closing", rep.close());
+}
+
+#[test]
+fn blocking_calls_work_without_inline_io() {
+    let pull = Socket::new(SocketType::Pull);
+    let push = Socket::new(SocketType::Push);
+    push.connect(&pull.bind("tcp://127.0.0.1:*").unwrap())
+        .unwrap();
+    let sender = std::thread::spawn(move || {
+        for n in 0..500u32 {
+            push.send_blocking(n.to_be_bytes().to_vec()).unwrap();
+        }
+        push
+    });
+    for n in 0..500u32 {
+        let msg = pull.recv_blocking().unwrap();
+        assert_eq!(msg.frames()[0], n.to_be_bytes().to_vec(), "message {n}");
+    }
+    let push = sender.join().expect("the sender");
+    bounded("closing", async {
+        push.close().await;
+        pull.close().await;
     });
 }

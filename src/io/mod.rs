@@ -21,9 +21,10 @@
 //! (`futures::executor::block_on`). The executor has one thread unless the
 //! `SMOL_THREADS` environment variable says otherwise.
 //!
-//! From a plain thread, prefer `smol::block_on` (async-io's), which waits on the reactor
-//! itself: with [`SocketBuilder::inline_io`] (on for REQ and REP) a `recv` waiting there is
-//! woken by the reactor and reads its connection on that thread, and `send` writes on it
+//! From a plain thread, use the blocking calls [`Socket::send_blocking`] and
+//! [`Socket::recv_blocking`], or `smol::block_on` (async-io's): both wait on the reactor
+//! themselves. With [`SocketBuilder::inline_io`] (on for REQ and REP) `send` writes on the
+//! calling thread, and a waiting `recv` is woken by the reactor and reads on it
 //! (`cargo bench --bench placement` measures each arrangement).
 //!
 //! ```
@@ -51,7 +52,7 @@
 //! | `zmq_socket` + `zmq_setsockopt` | [`Socket::builder`] … [`SocketBuilder::build`] |
 //! | `zmq_bind` / `zmq_unbind` | [`Socket::bind`] (returns the bound endpoint) / [`Socket::unbind`] |
 //! | `zmq_connect` / `zmq_disconnect` | [`Socket::connect`] / [`Socket::disconnect`] |
-//! | `zmq_send` / `zmq_recv` | [`Socket::send`] / [`Socket::recv`] (and `try_` forms) |
+//! | `zmq_send` / `zmq_recv` | [`Socket::send`] / [`Socket::recv`] (and `try_` forms; on plain threads [`Socket::send_blocking`] / [`Socket::recv_blocking`]) |
 //! | `ZMQ_SUBSCRIBE` | [`Socket::subscribe`] |
 //! | `zmq_close` + `ZMQ_LINGER` | [`Socket::close`], or dropping the last clone |
 //! | `zmq_socket_monitor` | [`Socket::monitor`] or [`SocketBuilder::monitor`]: a [`Monitor`] stream |

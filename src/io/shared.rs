@@ -7,7 +7,7 @@
 //! and woken after it is released.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
 use super::auth::Authenticator;
@@ -37,8 +37,10 @@ pub(crate) struct PeerTask {
     /// over when it drops).
     pub(crate) handshaken: bool,
     /// The connection's driver, for callers doing its IO inline (sockets with
-    /// [`SocketBuilder::inline_io`](super::SocketBuilder::inline_io)).
-    pub(crate) drive: Option<Arc<dyn Drive>>,
+    /// [`SocketBuilder::inline_io`](super::SocketBuilder::inline_io)). Weak: the driver
+    /// holds the shared state, and a runtime that drops the connection's task must drop
+    /// the driver with it.
+    pub(crate) drive: Option<Weak<dyn Drive>>,
 }
 
 impl std::fmt::Debug for PeerTask {
@@ -214,8 +216,8 @@ impl Inner {
                     let Some(task) = self.peers.get_mut(&peer) else {
                         continue;
                     };
-                    match &task.drive {
-                        Some(drive) if inline => wakeups.1.push(Arc::clone(drive)),
+                    match task.drive.as_ref().and_then(Weak::upgrade) {
+                        Some(drive) if inline => wakeups.1.push(drive),
                         _ => wakeups.0.extend(task.waker.take()),
                     }
                 }

@@ -2,7 +2,7 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -440,6 +440,23 @@ impl Socket {
         self.timed(self.handle.recv_timeout, recv).await
     }
 
+    /// Receives the next message, blocking the calling thread (libzmq's `zmq_recv`), with
+    /// [`SocketBuilder::recv_timeout`] if set: for code on plain threads, never for a task
+    /// (it would block its executor's thread). It waits under async-io's `block_on`, which
+    /// drives the reactor on this thread while it waits, so with inline IO the thread may
+    /// be woken straight from its connection's readiness.
+    pub fn recv_blocking(&self) -> Result<Msg, Error> {
+        async_io::block_on(self.recv())
+    }
+
+    /// Sends a message, blocking the calling thread while the pattern says "would block"
+    /// (libzmq's `zmq_send`), with [`SocketBuilder::send_timeout`] if set: for code on
+    /// plain threads, never for a task. With inline IO the message is written on this
+    /// thread.
+    pub fn send_blocking(&self, msg: impl Into<Msg>) -> Result<(), Error> {
+        async_io::block_on(self.send(msg))
+    }
+
     /// Receives a message if one is there.
     pub fn try_recv(&self) -> Result<Option<Msg>, Error> {
         self.shared().with(|inner| {
@@ -525,8 +542,8 @@ impl Socket {
                         && inner.peers.len() <= MAX_CLAIMED_PEERS
                     {
                         for task in inner.peers.values() {
-                            if let Some(drive) = &task.drive {
-                                claims.push(Arc::clone(drive));
+                            if let Some(drive) = task.drive.as_ref().and_then(Weak::upgrade) {
+                                claims.push(drive);
                             }
                         }
                     }

@@ -304,7 +304,8 @@ where
     if shared.inline_io
         && let Some(task) = shared.lock().peers.get_mut(&peer)
     {
-        task.drive = Some(Arc::clone(&cell) as Arc<dyn Drive>);
+        let cell: Arc<dyn Drive> = cell.clone();
+        task.drive = Some(Arc::downgrade(&cell));
     }
     let ended = std::future::poll_fn(|cx| cell.poll_task(cx)).await;
     let mut driver = cell
