@@ -63,21 +63,32 @@ impl Drop for Paused {
     }
 }
 
+/// A socket of `bound` bound on loopback and one of `connecting` connected to it, both on
+/// `paused`'s executor.
+fn bound_and_connected(
+    paused: &Paused,
+    bound: SocketType,
+    connecting: SocketType,
+    inline: bool,
+) -> (Socket, Socket) {
+    let runtime = ExecutorRuntime::new(Arc::clone(&paused.executor));
+    let build = |socket_type| {
+        Socket::builder(socket_type)
+            .runtime(runtime.clone())
+            .inline_io(inline)
+            .build()
+            .unwrap()
+    };
+    let (binder, connector) = (build(bound), build(connecting));
+    connector
+        .connect(&binder.bind("tcp://127.0.0.1:*").unwrap())
+        .unwrap();
+    (binder, connector)
+}
+
 /// A REQ and a REP on `paused`'s executor, connected, after one round trip with it running.
 fn connected_pair(paused: &Paused, inline: bool) -> (Socket, Socket) {
-    let runtime = ExecutorRuntime::new(Arc::clone(&paused.executor));
-    let rep = Socket::builder(SocketType::Rep)
-        .runtime(runtime.clone())
-        .inline_io(inline)
-        .build()
-        .unwrap();
-    let req = Socket::builder(SocketType::Req)
-        .runtime(runtime)
-        .inline_io(inline)
-        .build()
-        .unwrap();
-    req.connect(&rep.bind("tcp://127.0.0.1:*").unwrap())
-        .unwrap();
+    let (rep, req) = bound_and_connected(paused, SocketType::Rep, SocketType::Req, inline);
     bounded("the first round trip", async {
         req.send("hello").await.unwrap();
         let request = rep.recv().await.unwrap();
@@ -186,20 +197,8 @@ fn without_inline_io_the_connection_tasks_do_the_work() {
 #[test]
 fn streaming_sockets_can_ask_for_inline_io() {
     let mut paused = Paused::start();
-    let runtime = ExecutorRuntime::new(Arc::clone(&paused.executor));
-    let router = Socket::builder(SocketType::Router)
-        .runtime(runtime.clone())
-        .inline_io(true)
-        .build()
-        .unwrap();
-    let dealer = Socket::builder(SocketType::Dealer)
-        .runtime(runtime)
-        .inline_io(true)
-        .build()
-        .unwrap();
-    dealer
-        .connect(&router.bind("tcp://127.0.0.1:*").unwrap())
-        .unwrap();
+    let (router, dealer) =
+        bound_and_connected(&paused, SocketType::Router, SocketType::Dealer, true);
     let id = bounded("the first message", async {
         dealer.send("hello").await.unwrap();
         router.recv().await.unwrap().frames()[0].clone()
@@ -261,7 +260,8 @@ fn a_blocking_recv_times_out_and_ends_when_the_socket_closes() {
         "never early"
     );
 
-    // Without a timeout, closing the socket from another thread ends the wait.
+    // Without a timeout, closing the socket from another thread ends the wait (or, if the
+    // close comes first, the wait ends at once): never a hang.
     bounded("a request sent", req.send("never answered")).unwrap();
     let waiting = {
         let req = req.clone();

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncWrite};
 
 use super::auth::AuthFuture;
+use super::inline::lock;
 use super::runtime::Timer;
 use super::shared::Shared;
 use crate::pattern::{Link, PeerError, PeerId, PeerOutput};
@@ -135,21 +136,21 @@ impl ReadReady {
     }
 
     fn set_task(&self, waker: &Waker) {
-        let mut task = self.task.lock().unwrap_or_else(|p| p.into_inner());
+        let mut task = lock(&self.task);
         if !task.as_ref().is_some_and(|t| t.will_wake(waker)) {
             *task = Some(waker.clone());
         }
     }
 
     fn wake_task(&self) {
-        if let Some(task) = &*self.task.lock().unwrap_or_else(|p| p.into_inner()) {
+        if let Some(task) = &*lock(&self.task) {
             task.wake_by_ref();
         }
     }
 
     /// Whether a caller was told of a readiness and has not read yet.
     pub(crate) fn owed_to_caller(&self) -> bool {
-        self.caller.lock().unwrap_or_else(|p| p.into_inner()).owed
+        lock(&self.caller).owed
     }
 
     /// Whether the stream may have data nobody has read yet.
@@ -159,7 +160,7 @@ impl ReadReady {
 
     /// The next readiness wakes `waker` instead of the task.
     pub(crate) fn claim(&self, waker: &Waker) {
-        let mut claim = self.caller.lock().unwrap_or_else(|p| p.into_inner());
+        let mut claim = lock(&self.caller);
         if !claim.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
             claim.waker = Some(waker.clone());
         }
@@ -168,14 +169,14 @@ impl ReadReady {
 
     /// Whether a readiness went to the claiming caller since it last asked; it then reads.
     pub(crate) fn take_owed(&self) -> bool {
-        std::mem::take(&mut self.caller.lock().unwrap_or_else(|p| p.into_inner()).owed)
+        std::mem::take(&mut lock(&self.caller).owed)
     }
 
     /// The caller lets go of its claim; a readiness it was told of and did not act on
     /// goes to the task.
     pub(crate) fn release(&self) {
         let owed = {
-            let mut claim = self.caller.lock().unwrap_or_else(|p| p.into_inner());
+            let mut claim = lock(&self.caller);
             claim.waker = None;
             std::mem::take(&mut claim.owed)
         };
@@ -193,7 +194,7 @@ impl Wake for ReadReady {
     fn wake_by_ref(self: &Arc<Self>) {
         self.ready.store(true, Ordering::SeqCst);
         let (caller, owed, elsewhere) = {
-            let mut claim = self.caller.lock().unwrap_or_else(|p| p.into_inner());
+            let mut claim = lock(&self.caller);
             let waker = claim.waker.take();
             // Under the claim's lock, so that a `release` racing with this wake either
             // comes first (and the task is woken here) or sees the debt.

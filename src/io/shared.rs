@@ -103,14 +103,17 @@ pub(crate) struct Shared {
 
 /// Wakers to wake, and drivers to poll inline, once the lock is released.
 #[derive(Default)]
-pub(crate) struct Wakeups(Vec<Waker>, Vec<Arc<dyn Drive>>);
+pub(crate) struct Wakeups {
+    wakers: Vec<Waker>,
+    drivers: Vec<Arc<dyn Drive>>,
+}
 
 impl Wakeups {
     pub(crate) fn wake(self) {
-        for waker in self.0 {
+        for waker in self.wakers {
             waker.wake();
         }
-        for driver in self.1 {
+        for driver in self.drivers {
             driver.drive();
         }
     }
@@ -158,22 +161,20 @@ impl Shared {
 
     /// Runs `f` under the lock, routes the core's events, then wakes whoever they concern.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        let (result, wakeups) = {
-            let mut inner = self.lock();
-            let result = f(&mut inner);
-            (result, inner.dispatch())
-        };
-        wakeups.wake();
-        result
+        self.with_inline(false, f)
     }
 
     /// As [`with`](Self::with), for the application's calls: with inline IO, the
     /// connections that have new output are driven here rather than woken.
     pub(crate) fn with_caller<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        self.with_inline(self.inline_io, f)
+    }
+
+    fn with_inline<R>(&self, inline: bool, f: impl FnOnce(&mut Inner) -> R) -> R {
         let (result, wakeups) = {
             let mut inner = self.lock();
             let result = f(&mut inner);
-            (result, inner.dispatch_as(self.inline_io))
+            (result, inner.dispatch_as(inline))
         };
         wakeups.wake();
         result
@@ -217,18 +218,18 @@ impl Inner {
                         continue;
                     };
                     match task.drive.as_ref().and_then(Weak::upgrade) {
-                        Some(drive) if inline => wakeups.1.push(drive),
-                        _ => wakeups.0.extend(task.waker.take()),
+                        Some(drive) if inline => wakeups.drivers.push(drive),
+                        _ => wakeups.wakers.extend(task.waker.take()),
                     }
                 }
-                SocketEvent::Readable => wakeups.0.append(&mut self.recv_wakers),
+                SocketEvent::Readable => wakeups.wakers.append(&mut self.recv_wakers),
                 SocketEvent::SubscriptionsChanged(_) => {
-                    wakeups.0.append(&mut self.state_wakers);
+                    wakeups.wakers.append(&mut self.state_wakers);
                 }
-                SocketEvent::Writable => wakeups.0.append(&mut self.send_wakers),
+                SocketEvent::Writable => wakeups.wakers.append(&mut self.send_wakers),
                 SocketEvent::Monitor(event) => {
                     log::debug!("{} {event}", self.core.socket_type());
-                    let wakers = &mut wakeups.0;
+                    let wakers = &mut wakeups.wakers;
                     self.monitors.retain(|sink| sink.push(&event, wakers));
                 }
                 SocketEvent::Connected { peer, info } => {
@@ -242,7 +243,7 @@ impl Inner {
                     if let Some(task) = self.peers.get_mut(&peer) {
                         task.handshaken = true;
                     }
-                    wakeups.0.append(&mut self.state_wakers);
+                    wakeups.wakers.append(&mut self.state_wakers);
                 }
             }
         }
@@ -281,7 +282,7 @@ impl Inner {
         sink.attach();
         let mut wakeups = Wakeups::default();
         if self.closed && self.tasks == 0 {
-            sink.detach(&mut wakeups.0);
+            sink.detach(&mut wakeups.wakers);
         } else {
             self.monitors.push(sink);
         }
@@ -298,13 +299,13 @@ impl Inner {
     /// Wakes everyone who waits for anything: used when the socket closes.
     pub(crate) fn wake_all(&mut self) -> Wakeups {
         let mut wakeups = Wakeups::default();
-        wakeups.0.append(&mut self.recv_wakers);
-        wakeups.0.append(&mut self.send_wakers);
-        wakeups.0.append(&mut self.state_wakers);
+        wakeups.wakers.append(&mut self.recv_wakers);
+        wakeups.wakers.append(&mut self.send_wakers);
+        wakeups.wakers.append(&mut self.state_wakers);
         wakeups
-            .0
+            .wakers
             .extend(self.peers.values_mut().filter_map(|task| task.waker.take()));
-        wakeups.0.extend(
+        wakeups.wakers.extend(
             self.endpoints
                 .values_mut()
                 .filter_map(|task| task.waker.take()),
@@ -331,7 +332,10 @@ impl Drop for TaskGuard {
             // Uncount process-wide before waking `close`: once it sees `tasks == 0` and
             // returns, `live_tasks()` must not still count this task.
             live_tasks_dec();
-            Wakeups(std::mem::take(&mut inner.state_wakers), Vec::new())
+            Wakeups {
+                wakers: std::mem::take(&mut inner.state_wakers),
+                drivers: Vec::new(),
+            }
         };
         wakeups.wake();
     }
