@@ -58,7 +58,9 @@ impl std::fmt::Debug for PeerTask {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) core: SocketCore,
-    pub(crate) peers: HashMap<PeerId, PeerTask>,
+    /// Ordered, so that what is done for each peer in turn (inline reads, wake-ups) comes
+    /// in the same order every run: a simulation replays exactly.
+    pub(crate) peers: BTreeMap<PeerId, PeerTask>,
     pub(crate) recv_wakers: Vec<Waker>,
     pub(crate) send_wakers: Vec<Waker>,
     /// Woken when tasks end, peers flush or connections complete (close and tests wait on it).
@@ -134,7 +136,7 @@ impl Shared {
             inline_io,
             inner: Mutex::new(Inner {
                 core,
-                peers: HashMap::new(),
+                peers: BTreeMap::new(),
                 recv_wakers: Vec::new(),
                 send_wakers: Vec::new(),
                 state_wakers: Vec::new(),
